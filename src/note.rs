@@ -1,0 +1,388 @@
+//! C2SP signed notes with Ed25519 keys, in the text formats of Go's
+//! `golang.org/x/mod/sumdb/note`, so that notes, checkpoints and keys interoperate with the
+//! transparency-log ecosystem.
+//!
+//! A note is `text` (ending in a newline), a blank line, then signature lines
+//! `— <key name> <base64(key id ‖ signature)>`. Everything here is strict: base64 must be
+//! canonical, verification uses `verify_strict`, and keys with non-canonical or small-order
+//! points ("weak" keys) are refused, so whatever Candor accepts verifies under every
+//! conforming Ed25519 implementation.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// The signature type byte for Ed25519 in key ids and key text.
+const ALG_ED25519: u8 = 0x01;
+
+/// The em dash that opens a signature line.
+const SIG_PREFIX: &str = "\u{2014} ";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    #[error("malformed verifier key: {0}")]
+    BadVerifierKey(String),
+    #[error("malformed secret key: {0}")]
+    BadSecretKey(String),
+    #[error("malformed note: {0}")]
+    Malformed(String),
+    #[error("no signature by a known key")]
+    NoKnownSignature,
+    #[error("invalid signature by {0}")]
+    BadSignature(String),
+}
+
+/// Decodes base64 that must be canonical (standard alphabet, padding, zero unused bits).
+pub fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    let bytes = STANDARD.decode(s).ok()?;
+    // The engine already refuses non-zero trailing bits and bad padding; re-encoding guards
+    // against any other non-canonical spelling.
+    (STANDARD.encode(&bytes) == s).then_some(bytes)
+}
+
+pub fn encode_b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// A key name: non-empty, no whitespace, no `+` (Go's `note` rules).
+pub fn is_valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('+')
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The key id: the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), big-endian.
+pub fn key_id(name: &str, public: &[u8; 32]) -> u32 {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', ALG_ED25519]);
+    h.update(public);
+    let d = h.finalize();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+/// Parses a 32-byte Ed25519 public key, refusing non-canonical and small-order points.
+pub fn strict_public_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    let key = VerifyingKey::from_bytes(bytes).ok()?;
+    if key.is_weak() || key.to_bytes() != *bytes {
+        return None;
+    }
+    // `from_bytes` accepts a y coordinate >= p; the round trip above rejects it, and
+    // decompressing the canonical re-encoding must give the same point.
+    Some(key)
+}
+
+/// A verifier key: `<name>+<hex8 key id>+<base64(0x01 ‖ public key)>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierKey {
+    pub name: String,
+    pub id: u32,
+    pub key: VerifyingKey,
+}
+
+impl VerifierKey {
+    pub fn new(name: &str, key: VerifyingKey) -> VerifierKey {
+        VerifierKey {
+            name: name.to_string(),
+            id: key_id(name, key.as_bytes()),
+            key,
+        }
+    }
+
+    /// Parses the text form strictly: lowercase matching key id, canonical base64, a strong
+    /// canonical Ed25519 point.
+    pub fn parse(text: &str) -> Result<VerifierKey, NoteError> {
+        let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
+        let mut parts = text.rsplitn(3, '+');
+        let (b64, hex_id, name) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(b), Some(h), Some(n)) => (b, h, n),
+            _ => return Err(bad("expected <name>+<key id>+<base64 key>")),
+        };
+        if !is_valid_key_name(name) {
+            return Err(bad("key name is empty or has a space or '+'"));
+        }
+        let id = parse_hex8(hex_id).ok_or_else(|| bad("key id must be 8 lowercase hex digits"))?;
+        let raw = decode_b64(b64).ok_or_else(|| bad("key is not canonical base64"))?;
+        if raw.len() != 33 || raw[0] != ALG_ED25519 {
+            return Err(bad("key must be 0x01 followed by a 32-byte Ed25519 public key"));
+        }
+        let mut pk = [0u8; 32];
+        pk.copy_from_slice(&raw[1..]);
+        let key = strict_public_key(&pk)
+            .ok_or_else(|| bad("public key is weak or not a canonical Ed25519 point"))?;
+        if key_id(name, &pk) != id {
+            return Err(bad("key id does not match the name and key"));
+        }
+        Ok(VerifierKey {
+            name: name.to_string(),
+            id,
+            key,
+        })
+    }
+
+    pub fn public_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// Checks `sig` over `msg` with strict Ed25519 verification.
+    pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        let sig = Signature::from_bytes(sig);
+        self.key.verify_strict(msg, &sig).is_ok()
+    }
+}
+
+impl std::fmt::Display for VerifierKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut raw = vec![ALG_ED25519];
+        raw.extend_from_slice(self.key.as_bytes());
+        write!(f, "{}+{:08x}+{}", self.name, self.id, encode_b64(&raw))
+    }
+}
+
+fn parse_hex8(s: &str) -> Option<u32> {
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// A signer: `PRIVATE+KEY+<name>+<hex8 key id>+<base64(0x01 ‖ seed)>`.
+pub struct SecretKey {
+    pub name: String,
+    pub id: u32,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for SecretKey {
+    /// Never prints the seed: secret keys must not reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey({}+{:08x})", self.name, self.id)
+    }
+}
+
+impl SecretKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate(name: &str) -> Result<SecretKey, NoteError> {
+        if !is_valid_key_name(name) {
+            return Err(NoteError::BadSecretKey(format!("invalid key name {name:?}")));
+        }
+        loop {
+            let mut seed = [0u8; 32];
+            getrandom::getrandom(&mut seed)
+                .map_err(|e| NoteError::BadSecretKey(format!("no randomness: {e}")))?;
+            let key = SigningKey::from_bytes(&seed);
+            // A random seed practically never gives a weak key, but the check is free.
+            if strict_public_key(key.verifying_key().as_bytes()).is_some() {
+                return Ok(SecretKey::from_signing_key(name, key));
+            }
+        }
+    }
+
+    pub fn from_signing_key(name: &str, key: SigningKey) -> SecretKey {
+        SecretKey {
+            name: name.to_string(),
+            id: key_id(name, key.verifying_key().as_bytes()),
+            key,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<SecretKey, NoteError> {
+        let bad = |why: &str| NoteError::BadSecretKey(why.to_string());
+        let rest = text
+            .trim_end_matches('\n')
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or_else(|| bad("expected PRIVATE+KEY+<name>+<key id>+<base64 seed>"))?;
+        let mut parts = rest.rsplitn(3, '+');
+        let (b64, hex_id, name) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(b), Some(h), Some(n)) => (b, h, n),
+            _ => return Err(bad("expected PRIVATE+KEY+<name>+<key id>+<base64 seed>")),
+        };
+        if !is_valid_key_name(name) {
+            return Err(bad("key name is empty or has a space or '+'"));
+        }
+        let id = parse_hex8(hex_id).ok_or_else(|| bad("key id must be 8 lowercase hex digits"))?;
+        let raw = decode_b64(b64).ok_or_else(|| bad("seed is not canonical base64"))?;
+        if raw.len() != 33 || raw[0] != ALG_ED25519 {
+            return Err(bad("seed must be 0x01 followed by 32 bytes"));
+        }
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&raw[1..]);
+        let sk = SecretKey::from_signing_key(name, SigningKey::from_bytes(&seed));
+        if sk.id != id {
+            return Err(bad("key id does not match the name and key"));
+        }
+        if strict_public_key(sk.key.verifying_key().as_bytes()).is_none() {
+            return Err(bad("the key's public point is weak"));
+        }
+        Ok(sk)
+    }
+
+    /// The secret key text. Only for writing key files.
+    pub fn to_text(&self) -> String {
+        let mut raw = vec![ALG_ED25519];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, encode_b64(&raw))
+    }
+
+    pub fn verifier(&self) -> VerifierKey {
+        VerifierKey::new(&self.name, self.key.verifying_key())
+    }
+
+    /// The signature line for `text`, with its trailing newline.
+    pub fn signature_line(&self, text: &[u8]) -> String {
+        let sig = self.key.sign(text).to_bytes();
+        let mut raw = self.id.to_be_bytes().to_vec();
+        raw.extend_from_slice(&sig);
+        format!("{SIG_PREFIX}{} {}\n", self.name, encode_b64(&raw))
+    }
+}
+
+/// Signs `text` (which must end in a newline) with each signer in order.
+pub fn sign(text: &str, signers: &[&SecretKey]) -> Result<String, NoteError> {
+    check_text(text)?;
+    let mut out = String::with_capacity(text.len() + 1 + 100 * signers.len());
+    out.push_str(text);
+    out.push('\n');
+    for s in signers {
+        out.push_str(&s.signature_line(text.as_bytes()));
+    }
+    Ok(out)
+}
+
+/// A note's text must be non-empty, end in a newline and hold no control character other
+/// than newline (Go's rule).
+fn check_text(text: &str) -> Result<(), NoteError> {
+    if !text.ends_with('\n') {
+        return Err(NoteError::Malformed("text must end in a newline".into()));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(NoteError::Malformed(
+            "text holds a control character other than newline".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One parsed signature line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLine {
+    pub name: String,
+    pub id: u32,
+    pub sig: [u8; 64],
+}
+
+/// A note split into its text and signature lines, not yet verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note<'a> {
+    /// The signed text, with its final newline.
+    pub text: &'a str,
+    pub signatures: Vec<SignatureLine>,
+}
+
+/// Most signature lines a note may carry: Candor's types need at most two; cosigned
+/// checkpoints carry a few more. A bound keeps hostile notes cheap to refuse.
+pub const MAX_SIGNATURES: usize = 100;
+
+/// Splits a note into text and signature lines, checking the syntax strictly. Signature lines
+/// whose signature is not 4 + 64 bytes (other algorithms) are refused here: Candor only
+/// speaks Ed25519.
+pub fn parse(note: &str) -> Result<Note<'_>, NoteError> {
+    let bad = |why: &str| NoteError::Malformed(why.to_string());
+    let split = note
+        .rfind("\n\n")
+        .ok_or_else(|| bad("no blank line between text and signatures"))?;
+    let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
+    check_text(text)?;
+    if sigs.is_empty() || !sigs.ends_with('\n') {
+        return Err(bad("signature block must be signature lines each ending in a newline"));
+    }
+    let mut signatures = Vec::new();
+    for line in sigs[..sigs.len() - 1].split('\n') {
+        if signatures.len() == MAX_SIGNATURES {
+            return Err(bad("too many signature lines"));
+        }
+        let rest = line
+            .strip_prefix(SIG_PREFIX)
+            .ok_or_else(|| bad("signature line must start with '\u{2014} '"))?;
+        let (name, b64) = rest
+            .split_once(' ')
+            .ok_or_else(|| bad("signature line must be '\u{2014} <name> <base64>'"))?;
+        if !is_valid_key_name(name) || b64.contains(' ') {
+            return Err(bad("signature line has an invalid key name"));
+        }
+        let raw = decode_b64(b64).ok_or_else(|| bad("signature is not canonical base64"))?;
+        if raw.len() != 68 {
+            return Err(bad("signature must be a 4-byte key id and a 64-byte Ed25519 signature"));
+        }
+        let id = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        let mut sig = [0u8; 64];
+        sig.copy_from_slice(&raw[4..]);
+        signatures.push(SignatureLine {
+            name: name.to_string(),
+            id,
+            sig,
+        });
+    }
+    Ok(Note { text, signatures })
+}
+
+/// Opens a note the way Go's `note.Open` does: signatures by unknown keys are ignored, every
+/// signature by a known key must verify, and at least one must. Returns the text and the
+/// verifier keys that signed it.
+pub fn open<'a>(note: &'a str, known: &[VerifierKey]) -> Result<(&'a str, Vec<VerifierKey>), NoteError> {
+    let n = parse(note)?;
+    let mut signed_by = Vec::new();
+    for s in &n.signatures {
+        if let Some(k) = known.iter().find(|k| k.name == s.name && k.id == s.id) {
+            if !k.verify(n.text.as_bytes(), &s.sig) {
+                return Err(NoteError::BadSignature(s.name.clone()));
+            }
+            if !signed_by.contains(k) {
+                signed_by.push(k.clone());
+            }
+        }
+    }
+    if signed_by.is_empty() {
+        return Err(NoteError::NoKnownSignature);
+    }
+    Ok((n.text, signed_by))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C2SP_VKEY: &str = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
+    const C2SP_NOTE: &str = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
+
+    #[test]
+    fn c2sp_example_verifies() {
+        let k = VerifierKey::parse(C2SP_VKEY).unwrap();
+        assert_eq!(k.to_string(), C2SP_VKEY);
+        let (text, by) = open(C2SP_NOTE, &[k.clone()]).unwrap();
+        assert_eq!(text, "This is an example message.\n");
+        assert_eq!(by, vec![k]);
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let k = VerifierKey::parse(C2SP_VKEY).unwrap();
+        let tampered = C2SP_NOTE.replace("example message", "exemple message");
+        assert_eq!(open(&tampered, &[k.clone()]), Err(NoteError::BadSignature("example.com/foo".into())));
+        let renamed = C2SP_NOTE.replace("\u{2014} example.com/foo", "\u{2014} example.com/bar");
+        assert_eq!(open(&renamed, &[k]), Err(NoteError::NoKnownSignature));
+    }
+
+    #[test]
+    fn weak_and_noncanonical_keys_are_refused() {
+        // The identity point (small order) encoded as a verifier key.
+        let mut raw = vec![1u8];
+        let mut ident = [0u8; 32];
+        ident[0] = 1;
+        raw.extend_from_slice(&ident);
+        let text = format!("weak+{:08x}+{}", key_id("weak", &ident), encode_b64(&raw));
+        assert!(VerifierKey::parse(&text).is_err());
+        // Uppercase key id.
+        assert!(VerifierKey::parse(&C2SP_VKEY.replace("530d903a", "530D903A")).is_err());
+    }
+}
