@@ -9,3 +9,6 @@ pub mod note;
 pub mod sequencer;
 pub mod store;
 pub mod tile;
+pub mod problem;
+pub mod receipt;
+pub mod statement;

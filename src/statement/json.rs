@@ -1,0 +1,276 @@
+//! A strict JSON reader for statement text.
+//!
+//! General-purpose parsers are lenient where Candor must not be: they keep the last of two
+//! duplicate keys, accept `1.0`, `-0` and `1e3` as numbers and let escaped control characters
+//! through. Two verifiers that disagree on what a statement says would break the ledger, so
+//! statements are read by this small parser, which accepts one spelling of everything:
+//! objects without duplicate keys, integers `0|[1-9][0-9]*` up to 2^53−1, strings without
+//! control characters or lone surrogates (escaped or not), and nothing else.
+
+use serde_json::{Map, Number, Value};
+
+/// Largest integer a statement may hold: JSON numbers beyond it lose precision in many
+/// languages.
+pub const MAX_INT: u64 = (1 << 53) - 1;
+
+/// Deepest nesting accepted: request records are three levels deep; patches a little more.
+pub const MAX_DEPTH: usize = 16;
+
+/// A lexical error: what is wrong, and the JSON pointer of the value where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    pub detail: String,
+    pub pointer: String,
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+    path: Vec<String>,
+}
+
+/// Parses exactly one JSON value spanning all of `text`.
+pub fn parse(text: &str) -> Result<Value, JsonError> {
+    let mut p = Parser { s: text.as_bytes(), pos: 0, path: Vec::new() };
+    let v = p.value(0)?;
+    if p.pos != p.s.len() {
+        return Err(p.err("unexpected text after the JSON value"));
+    }
+    Ok(v)
+}
+
+/// RFC 6901 escaping of one pointer token.
+pub fn pointer_token(t: &str) -> String {
+    t.replace('~', "~0").replace('/', "~1")
+}
+
+impl Parser<'_> {
+    fn err(&self, detail: &str) -> JsonError {
+        let pointer: String = self.path.iter().map(|t| format!("/{}", pointer_token(t))).collect();
+        JsonError { detail: format!("{detail} (at byte {})", self.pos), pointer }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), JsonError> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(&format!("expected '{}'", b as char)))
+        }
+    }
+
+    fn literal(&mut self, word: &str, v: Value) -> Result<Value, JsonError> {
+        if self.s[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("JSON nested too deeply"));
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'0'..=b'9') => self.integer(),
+            Some(b'-') => Err(self.err("negative numbers are not allowed: integers are written 0|[1-9][0-9]*")),
+            Some(b' ' | b'\t' | b'\r' | b'\n') => Err(self.err("whitespace is not allowed in statement JSON")),
+            Some(_) => Err(self.err("expected a JSON value")),
+            None => Err(self.err("truncated JSON")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.expect(b'{')?;
+        let mut map = Map::new();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected an object key"));
+            }
+            let key = self.string()?;
+            if map.contains_key(&key) {
+                self.path.push(key.clone());
+                return Err(self.err(&format!("duplicate object key {key:?}")));
+            }
+            self.expect(b':')?;
+            self.path.push(key.clone());
+            let v = self.value(depth + 1)?;
+            self.path.pop();
+            map.insert(key, v);
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(map));
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.expect(b'[')?;
+        let mut items = Vec::new();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.path.push(items.len().to_string());
+            let v = self.value(depth + 1)?;
+            self.path.pop();
+            items.push(v);
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.err("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn integer(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return Err(self.err("only integers are allowed (no fractions or exponents)"));
+        }
+        let digits = &self.s[start..self.pos];
+        if digits.len() > 1 && digits[0] == b'0' {
+            return Err(self.err("integers must not have leading zeros"));
+        }
+        if digits.len() > 16 {
+            return Err(self.err("integer larger than 2^53-1"));
+        }
+        let n: u64 = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| self.err("invalid integer"))?;
+        if n > MAX_INT {
+            return Err(self.err("integer larger than 2^53-1"));
+        }
+        Ok(Value::Number(Number::from(n)))
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let s = std::str::from_utf8(h).map_err(|_| self.err("invalid \\u escape"))?;
+        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.err("invalid \\u escape"));
+        }
+        self.pos += 4;
+        u32::from_str_radix(s, 16).map_err(|_| self.err("invalid \\u escape"))
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.expect(b'"')?;
+        let mut out = String::new();
+        loop {
+            let start = self.pos;
+            // Copy a run of plain characters at once (the input is valid UTF-8: it is a &str).
+            while let Some(b) = self.peek() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            let run = std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| self.err("invalid UTF-8"))?;
+            if run.chars().any(|c| c.is_control()) {
+                return Err(self.err("control characters are not allowed"));
+            }
+            out.push_str(run);
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let c = match self.peek() {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'u') => {
+                            self.pos += 1;
+                            let hi = self.hex4()?;
+                            let cp = if (0xD800..0xDC00).contains(&hi) {
+                                if self.s.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                                    return Err(self.err("lone surrogate in \\u escape"));
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("lone surrogate in \\u escape"));
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                return Err(self.err("lone surrogate in \\u escape"));
+                            } else {
+                                hi
+                            };
+                            let c = char::from_u32(cp).ok_or_else(|| self.err("invalid \\u escape"))?;
+                            if c.is_control() {
+                                return Err(self.err("control characters are not allowed, escaped or not"));
+                            }
+                            self.pos -= 1; // the shared increment below
+                            c
+                        }
+                        Some(b'b' | b'f' | b'n' | b'r' | b't') => {
+                            return Err(self.err("control characters are not allowed, escaped or not"))
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    };
+                    self.pos += 1;
+                    out.push(c);
+                }
+                Some(_) => return Err(self.err("control characters are not allowed")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_one_spelling() {
+        let v = parse(r#"{"a":[1,0,"x\u00e9\ud83d\ude00\"\\\/"],"b":{"c":null,"d":true}}"#).unwrap();
+        assert_eq!(v["a"][2], "xé😀\"\\/");
+        assert_eq!(v["a"][0], 1);
+    }
+
+    #[test]
+    fn refuses_the_lenient_spellings() {
+        for bad in [
+            r#"{"a":1,"a":2}"#, r#"{"a":1.0}"#, r#"{"a":-1}"#, r#"{"a":01}"#, r#"{"a":1e3}"#,
+            r#"{"a":9007199254740992}"#, r#"{"a":"\ud800"}"#, r#"{"a":"\udc00x"}"#,
+            r#"{"a":"\u0001"}"#, r#"{"a":"\n"}"#, "{\"a\":\"\t\"}", r#"{"a": 1}"#, r#"{"a":1}x"#,
+            r#"{"a":tru}"#, r#"{"a":"x"#, r#"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]"#, "{\"a\":\"\u{85}\"}",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse(r#"{"x":{"a":1,"a":2}}"#).unwrap_err().pointer, "/x/a");
+        assert!(parse(r#"{"a":9007199254740991}"#).is_ok());
+    }
+}

@@ -1,0 +1,92 @@
+//! The rules of request records and counted reports that a JSON Schema cannot say.
+
+use crate::problem::Problem;
+use serde_json::Value;
+
+/// Rules that need only the record itself: `responded_on` ≥ `received_on`, `produced` ⊆
+/// `data_categories`. `prefix` is the record's pointer inside the statement.
+pub fn check_record(record: &Value, prefix: &str) -> Result<(), Problem> {
+    let date = |f: &str| record.get(f).and_then(Value::as_str);
+    if let (Some(rec), Some(resp)) = (date("received_on"), date("responded_on")) {
+        if resp < rec {
+            return Err(Problem::content(format!(
+                "responded_on ({resp}) is before received_on ({rec}); a response cannot precede the demand"
+            ))
+            .at(format!("{prefix}/responded_on")));
+        }
+    }
+    if let (Some(Value::Array(produced)), Some(Value::Array(cats))) =
+        (record.get("produced"), record.get("data_categories"))
+    {
+        if let Some((i, p)) = produced.iter().enumerate().find(|(_, p)| !cats.contains(p)) {
+            return Err(Problem::content(format!(
+                "produced lists {p}, which is not among the data_categories demanded; produced must be a subset of data_categories"
+            ))
+            .at(format!("{prefix}/produced/{i}")));
+        }
+    }
+    Ok(())
+}
+
+/// `received_on` must not be after the date the entry is logged.
+pub fn check_received_by(record: &Value, logged_date: &str, prefix: &str) -> Result<(), Problem> {
+    if let Some(rec) = record.get("received_on").and_then(Value::as_str) {
+        if rec > logged_date {
+            return Err(Problem::content(format!(
+                "received_on ({rec}) is after the date the log records this statement ({logged_date}); a demand cannot be logged before it is received"
+            ))
+            .at(format!("{prefix}/received_on")));
+        }
+    }
+    Ok(())
+}
+
+/// A band's ranges must have `min` ≤ `max`.
+pub fn check_band(body: &Value) -> Result<(), Problem> {
+    for f in ["requests", "accounts"] {
+        let r = &body[f];
+        if let (Some(min), Some(max)) = (r["min"].as_u64(), r["max"].as_u64()) {
+            if min > max {
+                return Err(Problem::content(format!("{f}.min ({min}) exceeds {f}.max ({max})")).at(format!("/{f}/min")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An aggregate's `produced` cannot exceed its `requests`.
+pub fn check_aggregate(body: &Value) -> Result<(), Problem> {
+    if let (Some(p), Some(r)) = (body["produced"].as_u64(), body["requests"].as_u64()) {
+        if p > r {
+            return Err(Problem::content(format!("produced ({p}) exceeds requests ({r})")).at("/produced"));
+        }
+    }
+    Ok(())
+}
+
+/// The record part of a `request` statement: the statement minus the common fields.
+pub fn record_of_request(body: &serde_json::Map<String, Value>) -> Value {
+    let mut m = body.clone();
+    for f in ["v", "log", "publisher", "seq", "prev", "id", "type"] {
+        m.shift_remove(f);
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn record_rules() {
+        let r = json!({"received_on": "2026-03-02", "responded_on": "2026-03-01"});
+        assert_eq!(check_record(&r, "").unwrap_err().pointer.as_deref(), Some("/responded_on"));
+        let r = json!({"data_categories": ["subscriber"], "produced": ["content"]});
+        assert_eq!(check_record(&r, "").unwrap_err().pointer.as_deref(), Some("/produced/0"));
+        let r = json!({"received_on": "2026-03-02"});
+        assert!(check_received_by(&r, "2026-03-01", "").is_err());
+        assert!(check_received_by(&r, "2026-03-02", "").is_ok());
+        assert!(check_band(&json!({"requests": {"min": 5, "max": 4}, "accounts": {"min": 0, "max": 0}})).is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! The JSON Schemas in `schemas/`, compiled once.
+//!
+//! The schema files are the single source of truth for the shape of statements; they are
+//! built into the binary so that the service and `candor audit` validate with exactly the
+//! same text, wherever they run. References resolve among these files only: no network
+//! loading exists in this build of the `jsonschema` crate.
+
+use super::Type;
+use crate::problem::Problem;
+use jsonschema::{Draft, Resource, Validator};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// Every schema file, by name.
+pub const FILES: [(&str, &str); 17] = [
+    ("countries.json", include_str!("../../schemas/countries.json")),
+    ("defs.json", include_str!("../../schemas/defs.json")),
+    ("statement-common.json", include_str!("../../schemas/statement-common.json")),
+    ("request-record.json", include_str!("../../schemas/request-record.json")),
+    ("request-record-strict.json", include_str!("../../schemas/request-record-strict.json")),
+    ("genesis.json", include_str!("../../schemas/genesis.json")),
+    ("register.json", include_str!("../../schemas/register.json")),
+    ("revoke.json", include_str!("../../schemas/revoke.json")),
+    ("rotate.json", include_str!("../../schemas/rotate.json")),
+    ("recover.json", include_str!("../../schemas/recover.json")),
+    ("request.json", include_str!("../../schemas/request.json")),
+    ("update.json", include_str!("../../schemas/update.json")),
+    ("seal.json", include_str!("../../schemas/seal.json")),
+    ("extend.json", include_str!("../../schemas/extend.json")),
+    ("reveal.json", include_str!("../../schemas/reveal.json")),
+    ("aggregate.json", include_str!("../../schemas/aggregate.json")),
+    ("band.json", include_str!("../../schemas/band.json")),
+];
+
+const BASE: &str = "https://candor.dev/schemas/";
+
+pub struct Schemas {
+    by_type: Vec<(Type, Validator)>,
+    record: Validator,
+}
+
+fn compile(name: &str) -> Result<Validator, String> {
+    let mut opts = jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .should_validate_formats(true);
+    let mut root = None;
+    for (file, text) in FILES {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+        if file == name {
+            root = Some(v.clone());
+        }
+        let res = Resource::from_contents(v).map_err(|e| format!("{file}: {e}"))?;
+        opts = opts.with_resource(format!("{BASE}{file}"), res);
+    }
+    let root = root.ok_or_else(|| format!("no schema named {name}"))?;
+    opts.build(&root).map_err(|e| format!("{name}: {e}"))
+}
+
+impl Schemas {
+    fn load() -> Result<Schemas, String> {
+        let mut by_type = Vec::new();
+        for t in Type::ALL {
+            by_type.push((t, compile(&format!("{}.json", t.name()))?));
+        }
+        Ok(Schemas { by_type, record: compile("request-record-strict.json")? })
+    }
+
+    /// The compiled schemas. They are part of the binary and checked by the tests, so a
+    /// failure here is a build defect: it is reported once, loudly.
+    pub fn get() -> &'static Schemas {
+        static S: OnceLock<Schemas> = OnceLock::new();
+        S.get_or_init(|| match Schemas::load() {
+            Ok(s) => s,
+            Err(e) => panic!("the built-in JSON Schemas do not compile: {e}"),
+        })
+    }
+
+    /// Validates a whole statement against its type's schema.
+    pub fn check_statement(&self, t: Type, body: &Value) -> Result<(), Problem> {
+        let v = self
+            .by_type
+            .iter()
+            .find(|(ty, _)| *ty == t)
+            .map(|(_, v)| v)
+            .ok_or_else(|| Problem::internal("missing schema"))?;
+        first_error(v, body, &format!("{}.json", t.name()), "")
+    }
+
+    /// Validates a request record on its own (a reveal's `request`, a patched record).
+    /// `prefix` is the pointer of the record inside the statement, for error pointers.
+    pub fn check_record(&self, record: &Value, prefix: &str) -> Result<(), Problem> {
+        first_error(&self.record, record, "request-record-strict.json", prefix)
+    }
+}
+
+/// The most useful error: an `unevaluatedProperties` complaint is reported only when nothing
+/// else is wrong, since a failing branch also makes every field it declared "unevaluated".
+fn first_error(v: &Validator, instance: &Value, schema: &str, prefix: &str) -> Result<(), Problem> {
+    let mut unevaluated = None;
+    for e in v.iter_errors(instance) {
+        let pointer = format!("{prefix}{}", e.instance_path);
+        let is_uneval = matches!(e.kind, jsonschema::error::ValidationErrorKind::UnevaluatedProperties { .. });
+        let detail = if is_uneval {
+            format!("unknown field(s) at '{}': {e}; remove them (schemas/{schema})", if pointer.is_empty() { "/" } else { &pointer })
+        } else {
+            format!("'{}': {e} (schemas/{schema})", if pointer.is_empty() { "/" } else { &pointer })
+        };
+        let p = Problem::content(detail).at(pointer);
+        if !is_uneval {
+            return Err(p);
+        }
+        unevaluated.get_or_insert(p);
+    }
+    match unevaluated {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_compiles() {
+        let s = Schemas::get();
+        assert_eq!(s.by_type.len(), 12);
+    }
+}

@@ -1,0 +1,155 @@
+//! The derived state: publishers and their key history, statement ids, seals and merged
+//! records. All of it is a function of the entries, so an auditor rebuilds it from the log
+//! alone; the service keeps it in the store, written in the same commit as the entries.
+//!
+//! Keys in the store's state space:
+//! `p/<publisher>` → [`PublisherState`]; `k/<public key hex>` → owning publisher;
+//! `i/<publisher>/<statement id>` → [`StatementRef`]; `r/<publisher>/<statement id>` →
+//! [`Merged`]; `d/<note hash hex>` → index of that exact note.
+
+use crate::note::VerifierKey;
+use crate::problem::Head;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Signing,
+    Recovery,
+}
+
+/// One key and the entries for which it was in force: from `from` (the index after the entry
+/// that set it) up to, not including, `until` (the index after the entry that replaced it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPeriod {
+    pub vkey: String,
+    pub role: Role,
+    pub from: u64,
+    pub until: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublisherState {
+    pub id: String,
+    pub name: String,
+    pub url: Option<String>,
+    pub status: Status,
+    pub keys: Vec<KeyPeriod>,
+    pub head: Head,
+    /// Index of the entry that created it (genesis for the operator).
+    pub registered_at: u64,
+}
+
+impl PublisherState {
+    /// The key of `role` in force now.
+    pub fn current(&self, role: Role) -> Option<VerifierKey> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.role == role && k.until.is_none())
+            .and_then(|k| VerifierKey::parse(&k.vkey).ok())
+    }
+
+    /// Every key this publisher ever had with this name and key id (for signature checks
+    /// made before the statement's position is known).
+    pub fn keys_with_id(&self, name: &str, id: u32) -> Vec<VerifierKey> {
+        self.keys
+            .iter()
+            .filter_map(|k| VerifierKey::parse(&k.vkey).ok())
+            .filter(|k| k.name == name && k.id == id)
+            .collect()
+    }
+
+    /// Ends the current key of `role` at `until` and starts `vkey` from there.
+    pub fn replace_key(&mut self, role: Role, vkey: String, at: u64) {
+        for k in self.keys.iter_mut().filter(|k| k.role == role && k.until.is_none()) {
+            k.until = Some(at);
+        }
+        self.keys.push(KeyPeriod { vkey, role, from: at, until: None });
+    }
+}
+
+/// Where a statement id was used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementRef {
+    pub index: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A revealed seal's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revealed {
+    pub index: u64,
+    pub record: Value,
+}
+
+/// The current state of a statement that later statements can change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Merged {
+    Request {
+        record: Value,
+        updates: Vec<u64>,
+    },
+    Seal {
+        commitment: String,
+        disclose_by: String,
+        basis: String,
+        kind: Option<String>,
+        country: Option<String>,
+        /// Indexes of `extend` entries.
+        extensions: Vec<u64>,
+        revealed: Option<Revealed>,
+        updates: Vec<u64>,
+    },
+    Aggregate {
+        report: Value,
+        updates: Vec<u64>,
+    },
+    Band {
+        report: Value,
+    },
+}
+
+pub fn publisher_key(id: &str) -> Vec<u8> {
+    format!("p/{id}").into_bytes()
+}
+
+pub fn pubkey_key(pk: &[u8; 32]) -> Vec<u8> {
+    format!("k/{}", hex::encode(pk)).into_bytes()
+}
+
+pub fn id_key(publisher: &str, id: &str) -> Vec<u8> {
+    format!("i/{publisher}/{id}").into_bytes()
+}
+
+pub fn merged_key(publisher: &str, id: &str) -> Vec<u8> {
+    format!("r/{publisher}/{id}").into_bytes()
+}
+
+pub fn dup_key(note_hash: &[u8; 32]) -> Vec<u8> {
+    format!("d/{}", hex::encode(note_hash)).into_bytes()
+}
+
+/// The operator's publisher id.
+pub fn operator_id(origin: &str) -> String {
+    format!("{origin}/operator")
+}
+
+/// Reads and writes typed state values as JSON.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: Option<Vec<u8>>) -> Option<T> {
+    bytes.and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}

@@ -1,0 +1,153 @@
+//! The checks that need no log order, run before the sequencer and in parallel: signature
+//! verification against every key that could be meant, and the content checks that depend on
+//! the statement alone. Their results travel with the statement; the sequencer reports them
+//! in the order of spec section 5 once it knows which keys are in force.
+
+use super::{json, record, schema::Schemas, state, Parsed, Type};
+use crate::note::VerifierKey;
+use crate::problem::Problem;
+use crate::store::StoreError;
+use serde_json::Value;
+
+/// A statement ready for the sequencer.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub parsed: Parsed,
+    pub ty: Option<Type>,
+    /// For each signature line, the keys it was checked against and whether it verified.
+    pub signatures: Vec<Vec<(VerifierKey, bool)>>,
+    /// The content checks that need no state (schema, record rules, key fields).
+    pub content: Result<(), Problem>,
+    /// The record a `reveal` opens, parsed.
+    pub revealed: Option<Value>,
+}
+
+/// Looks up the keys the log knows by name (the publisher ids, `<origin>/operator`, and the
+/// origin for the log key).
+pub trait KeyLookup {
+    fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError>;
+}
+
+/// Parses a key field of the statement (`key`, `recovery_key`, `operator_key`).
+pub fn key_field(parsed: &Parsed, field: &str) -> Result<VerifierKey, Problem> {
+    let text = parsed
+        .str_field(field)
+        .ok_or_else(|| Problem::content(format!("{field} is required: a verifier key <name>+<key id>+<base64>")).at(format!("/{field}")))?;
+    VerifierKey::parse(text).map_err(|e| Problem::content(format!("{field}: {e}")).at(format!("/{field}")))
+}
+
+/// The key fields a type carries and the name each must have.
+fn key_fields(t: Type, parsed: &Parsed, origin: &str) -> Vec<(&'static str, String)> {
+    let subject = parsed.str_field("subject").unwrap_or("").to_string();
+    let publisher = parsed.publisher().unwrap_or("").to_string();
+    match t {
+        Type::Genesis => vec![("operator_key", state::operator_id(origin))],
+        Type::Register => vec![("key", subject.clone()), ("recovery_key", subject)],
+        Type::Rotate | Type::Recover => vec![("key", publisher)],
+        _ => vec![],
+    }
+}
+
+/// Runs the order-free checks.
+pub fn check(parsed: Parsed, keys: &dyn KeyLookup, origin: &str, log_key: &VerifierKey) -> Result<Checked, StoreError> {
+    let ty = parsed.statement_type();
+    let mut body_keys = Vec::new();
+    if let Some(t) = ty {
+        for (f, _) in key_fields(t, &parsed, origin) {
+            if let Ok(k) = key_field(&parsed, f) {
+                body_keys.push(k);
+            }
+        }
+    }
+    let text = parsed.text().as_bytes().to_vec();
+    let mut signatures = Vec::with_capacity(parsed.signatures.len());
+    for line in &parsed.signatures {
+        let mut candidates: Vec<VerifierKey> = body_keys
+            .iter()
+            .filter(|k| k.name == line.name && k.id == line.id)
+            .cloned()
+            .collect();
+        if line.name == log_key.name && line.id == log_key.id {
+            candidates.push(log_key.clone());
+        }
+        if let Some(p) = keys.publisher(&line.name)? {
+            candidates.extend(p.keys_with_id(&line.name, line.id));
+        }
+        let results = candidates
+            .into_iter()
+            .map(|k| {
+                let ok = k.verify(&text, &line.sig);
+                (k, ok)
+            })
+            .collect();
+        signatures.push(results);
+    }
+    let (content, revealed) = match ty {
+        None => (
+            Err(Problem::content(format!(
+                "type must be one of {}",
+                Type::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+            ))
+            .at("/type")),
+            None,
+        ),
+        Some(t) => content(t, &parsed, origin),
+    };
+    Ok(Checked { parsed, ty, signatures, content, revealed })
+}
+
+fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Option<Value>) {
+    let body = Value::Object(parsed.body.clone());
+    let schemas = Schemas::get();
+    if let Err(p) = schemas.check_statement(t, &body) {
+        return (Err(p), None);
+    }
+    for (field, name) in key_fields(t, parsed, origin) {
+        match key_field(parsed, field) {
+            Err(p) => return (Err(p), None),
+            Ok(k) if k.name != name => {
+                return (
+                    Err(Problem::content(format!("{field} is named {:?} but must be named {name:?}", k.name)).at(format!("/{field}"))),
+                    None,
+                )
+            }
+            Ok(_) => {}
+        }
+    }
+    let result = match t {
+        Type::Request => record::check_record(&record::record_of_request(&parsed.body), ""),
+        Type::Band => record::check_band(&body),
+        Type::Aggregate => record::check_aggregate(&body),
+        Type::Reveal => {
+            let text = parsed.str_field("request").unwrap_or("");
+            let rec = match json::parse(text) {
+                Ok(v @ Value::Object(_)) => v,
+                Ok(_) => return (Err(Problem::content("request must hold a JSON object: the revealed request record").at("/request")), None),
+                Err(e) => {
+                    return (
+                        Err(Problem::content(format!("request must be one line of strict JSON: {} at {}", e.detail, e.pointer)).at("/request")),
+                        None,
+                    )
+                }
+            };
+            // The record lives inside a string: point at the string, name the inner field.
+            let r = schemas
+                .check_record(&rec, "")
+                .and_then(|_| record::check_record(&rec, ""))
+                .map_err(|p| Problem {
+                    detail: format!("the revealed request record is invalid at '{}': {}", p.pointer.as_deref().unwrap_or(""), p.detail),
+                    pointer: Some("/request".into()),
+                    ..p
+                });
+            return (r, Some(rec));
+        }
+        _ => Ok(()),
+    };
+    (result, None)
+}
+
+impl KeyLookup for dyn crate::store::Store {
+    fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError> {
+        Ok(state::decode(self.get(&state::publisher_key(id))?))
+    }
+}
