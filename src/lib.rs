@@ -12,3 +12,7 @@ pub mod tile;
 pub mod problem;
 pub mod receipt;
 pub mod statement;
+pub mod api;
+pub mod keyfile;
+pub mod service;
+pub mod cli;

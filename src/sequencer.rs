@@ -152,6 +152,25 @@ impl<R: Rules> Sequencer<R> {
         (Sequencer { tx }, handle)
     }
 
+    /// Submits items in order (the writer sees them in this order, each against the state
+    /// that includes the ones admitted before it) and waits for every answer.
+    pub async fn submit_all(&self, items: Vec<R::Item>, unavailable: impl Fn() -> R::Refusal) -> Vec<Result<Ack, R::Refusal>> {
+        let mut waiting = Vec::with_capacity(items.len());
+        for item in items {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            let sent = self.tx.send_async(Job { item, reply }).await.is_ok();
+            waiting.push(sent.then_some(rx));
+        }
+        let mut out = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            out.push(match w {
+                Some(rx) => rx.await.unwrap_or_else(|_| Err(unavailable())),
+                None => Err(unavailable()),
+            });
+        }
+        out
+    }
+
     /// Submits one item and waits until it is durably logged (or refused).
     pub async fn submit(&self, item: R::Item, unavailable: impl Fn() -> R::Refusal) -> Result<Ack, R::Refusal> {
         let (reply, rx) = tokio::sync::oneshot::channel();

@@ -146,8 +146,11 @@ fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Opti
     (result, None)
 }
 
-impl KeyLookup for dyn crate::store::Store {
+/// Key lookups in the committed store.
+pub struct StoreKeys<'a>(pub &'a dyn crate::store::Store);
+
+impl KeyLookup for StoreKeys<'_> {
     fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError> {
-        Ok(state::decode(self.get(&state::publisher_key(id))?))
+        Ok(state::decode(self.0.get(&state::publisher_key(id))?))
     }
 }

@@ -1,0 +1,175 @@
+//! Write routes: one statement, or a batch, each answered once durable with a receipt.
+
+use super::{ApiError, Shared, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use crate::entry;
+use crate::merkle;
+use crate::note;
+use crate::problem::Problem;
+use crate::receipt::Receipt;
+use crate::sequencer::Ack;
+use crate::statement::{self, verify};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+fn body_problem(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError(Problem::too_large(format!(
+            "the request body exceeds {MAX_BATCH_BYTES} bytes; a note is at most {} bytes and a batch at most 8 MiB",
+            statement::MAX_NOTE_BYTES
+        )))
+    } else {
+        ApiError(Problem::form(format!("could not read the request body: {e}")))
+    }
+}
+
+/// Form and order-free checks for each note, in parallel on all cores.
+async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checked, Problem>> {
+    let s = s.clone();
+    let n = notes.len();
+    tokio::task::spawn_blocking(move || {
+        let store: &dyn crate::store::Store = s.log.store.as_ref();
+        notes
+            .par_iter()
+            .map(|bytes| {
+                let parsed = statement::parse(bytes)?;
+                verify::check(parsed, &verify::StoreKeys(store), &s.log.origin, &s.log_key)
+                    .map_err(|e| Problem::unavailable(format!("storage failed: {e}")))
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|e| (0..n).map(|_| Err(Problem::internal(format!("worker failed: {e}")))).collect())
+}
+
+/// Builds a receipt for an acknowledged entry from what is on disk.
+pub fn receipt(s: &Shared, ack: &Ack) -> Result<Receipt, Problem> {
+    let fail = |e: String| Problem::unavailable(format!("could not build the receipt: {e}"));
+    let bytes = s
+        .log
+        .store
+        .entries(ack.index, ack.index + 1)
+        .map_err(|e| fail(e.to_string()))?
+        .pop()
+        .ok_or_else(|| fail(format!("entry {} not found", ack.index)))?;
+    let e = entry::decode(&bytes).map_err(fail)?;
+    let size = ack.checkpoint.size;
+    let proof = s.log.inclusion_proof(ack.index, size).map_err(|e| fail(e.to_string()))?;
+    Ok(Receipt {
+        index: ack.index,
+        leaf_hash: note::encode_b64(&merkle::leaf_hash(&bytes)),
+        logged_at: entry::format_instant(e.logged_at),
+        checkpoint: ack.checkpoint.signed.clone(),
+        inclusion_proof: proof.iter().map(|h| note::encode_b64(h)).collect(),
+    })
+}
+
+async fn receipts(s: &Shared, acks: Vec<Result<Ack, Problem>>) -> Vec<Result<(Ack, Receipt), Problem>> {
+    let s = s.clone();
+    let n = acks.len();
+    tokio::task::spawn_blocking(move || {
+        acks.into_iter()
+            .map(|a| a.and_then(|a| receipt(&s, &a).map(|r| (a, r))))
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|e| (0..n).map(|_| Err(Problem::internal(format!("worker failed: {e}")))).collect())
+}
+
+fn status_of(ack: &Ack) -> StatusCode {
+    if ack.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
+/// Submits checked statements in order; refused-before-sequencing items keep their problem.
+async fn sequence(s: &Shared, checked: Vec<Result<verify::Checked, Problem>>) -> Vec<Result<(Ack, Receipt), Problem>> {
+    let mut slots: Vec<Option<Result<Ack, Problem>>> = Vec::with_capacity(checked.len());
+    let mut items = Vec::new();
+    for c in checked {
+        match c {
+            Ok(item) => {
+                items.push(item);
+                slots.push(None);
+            }
+            Err(p) => slots.push(Some(Err(p))),
+        }
+    }
+    let mut answers = s
+        .sequencer
+        .submit_all(items, || Problem::unavailable("the log is shutting down"))
+        .await
+        .into_iter();
+    let acks: Vec<Result<Ack, Problem>> = slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| answers.next().unwrap_or_else(|| Err(Problem::internal("lost an answer")))))
+        .collect();
+    receipts(s, acks).await
+}
+
+pub async fn submit(State(s): State<Shared>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(body_problem)?;
+    if body.len() > statement::MAX_NOTE_BYTES {
+        return Err(ApiError(Problem::too_large(format!(
+            "the note is {} bytes; a statement note may be at most {} bytes",
+            body.len(),
+            statement::MAX_NOTE_BYTES
+        ))));
+    }
+    let checked = check_all(&s, vec![body.to_vec()]).await;
+    let result = sequence(&s, checked).await.pop().unwrap_or_else(|| Err(Problem::internal("no answer")));
+    let (ack, receipt) = result?;
+    Ok((status_of(&ack), Json(receipt)).into_response())
+}
+
+pub async fn submit_batch(State(s): State<Shared>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(body_problem)?;
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(ApiError(Problem::too_large(format!("the batch is {} bytes; at most 8 MiB (8388608 bytes)", body.len()))));
+    }
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(Problem::form(format!("the batch must be JSON {{\"statements\": [note, …]}}: {e}"))))?;
+    let list = v
+        .get("statements")
+        .and_then(Value::as_array)
+        .filter(|_| v.as_object().is_some_and(|o| o.len() == 1))
+        .ok_or_else(|| ApiError(Problem::form("the batch must be exactly {\"statements\": [note, …]}").at("/statements")))?;
+    if list.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError(Problem::too_large(format!("the batch has {} statements; at most {MAX_BATCH_ITEMS}", list.len()))));
+    }
+    if list.is_empty() {
+        return Err(ApiError(Problem::form("the batch has no statements").at("/statements")));
+    }
+    // Items that are not strings are refused in place; the others are checked in parallel.
+    let mut notes = Vec::with_capacity(list.len());
+    let mut not_strings = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        match item.as_str() {
+            Some(n) => notes.push(n.as_bytes().to_vec()),
+            None => {
+                notes.push(Vec::new());
+                not_strings.push(i);
+            }
+        }
+    }
+    let mut checked = check_all(&s, notes).await;
+    for i in not_strings {
+        checked[i] = Err(Problem::form("each batch item must be a string holding one signed note").at(format!("/statements/{i}")));
+    }
+    let results: Vec<Value> = sequence(&s, checked)
+        .await
+        .into_iter()
+        .map(|r| match r {
+            Ok((ack, receipt)) => json!({"status": status_of(&ack).as_u16(), "receipt": receipt}),
+            Err(p) => json!({"status": p.status, "problem": p}),
+        })
+        .collect();
+    Ok((StatusCode::OK, Json(json!({"results": results}))).into_response())
+}
