@@ -93,9 +93,10 @@ impl VerifierKey {
     /// canonical Ed25519 point.
     pub fn parse(text: &str) -> Result<VerifierKey, NoteError> {
         let bad = |why: &str| NoteError::BadVerifierKey(why.to_string());
-        let mut parts = text.rsplitn(3, '+');
-        let (b64, hex_id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(b), Some(h), Some(n)) => (b, h, n),
+        // Names never hold '+', base64 may: split from the left, as Go does.
+        let mut parts = text.splitn(3, '+');
+        let (name, hex_id, b64) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(h), Some(b)) => (n, h, b),
             _ => return Err(bad("expected <name>+<key id>+<base64 key>")),
         };
         if !is_valid_key_name(name) {
@@ -192,9 +193,10 @@ impl SecretKey {
             .trim_end_matches('\n')
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| bad("expected PRIVATE+KEY+<name>+<key id>+<base64 seed>"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (b64, hex_id, name) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(b), Some(h), Some(n)) => (b, h, n),
+        // Names never hold '+', base64 may: split from the left, as Go does.
+        let mut parts = rest.splitn(3, '+');
+        let (name, hex_id, b64) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(h), Some(b)) => (n, h, b),
             _ => return Err(bad("expected PRIVATE+KEY+<name>+<key id>+<base64 seed>")),
         };
         if !is_valid_key_name(name) {
