@@ -24,7 +24,12 @@ pub enum CheckpointError {
 impl Checkpoint {
     /// The body text that is signed.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, note::encode_b64(&self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            note::encode_b64(&self.root)
+        )
     }
 
     /// The signed note.
@@ -89,13 +94,23 @@ mod tests {
     #[test]
     fn sign_and_verify() {
         let k = SecretKey::generate("example.org/log").unwrap();
-        let cp = Checkpoint { origin: "example.org/log".into(), size: 7, root: [9; 32] };
+        let cp = Checkpoint {
+            origin: "example.org/log".into(),
+            size: 7,
+            root: [9; 32],
+        };
         let signed = cp.sign(&k).unwrap();
         assert!(signed.starts_with("example.org/log\n7\nCQkJ"));
         assert_eq!(Checkpoint::verify(&signed, &k.verifier()).unwrap(), cp);
         let other = SecretKey::generate("example.org/log").unwrap();
         assert!(Checkpoint::verify(&signed, &other.verifier()).is_err());
-        assert!(Checkpoint::parse_body("o\n07\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n").is_err());
-        assert!(Checkpoint::parse_body("o\n7\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\next\n").is_err());
+        assert!(
+            Checkpoint::parse_body("o\n07\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n")
+                .is_err()
+        );
+        assert!(Checkpoint::parse_body(
+            "o\n7\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\next\n"
+        )
+        .is_err());
     }
 }

@@ -33,9 +33,10 @@ pub fn parse_instant(s: &str) -> Option<Millis> {
     if b.len() != 24 {
         return None;
     }
-    let t = time::PrimitiveDateTime::parse(&s[..23], format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]"
-    ))
+    let t = time::PrimitiveDateTime::parse(
+        &s[..23],
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]"),
+    )
     .ok()?;
     if b[23] != b'Z' {
         return None;
@@ -85,7 +86,10 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
         .ok_or("entry must start with {\"index\":")?;
     let comma = rest.find(',').ok_or("entry has no logged_at")?;
     let idx_s = &rest[..comma];
-    if idx_s.is_empty() || !idx_s.bytes().all(|b| b.is_ascii_digit()) || (idx_s.len() > 1 && idx_s.starts_with('0')) {
+    if idx_s.is_empty()
+        || !idx_s.bytes().all(|b| b.is_ascii_digit())
+        || (idx_s.len() > 1 && idx_s.starts_with('0'))
+    {
         return Err("entry index is not a plain integer".into());
     }
     let index: u64 = idx_s.parse().map_err(|_| "entry index out of range")?;
@@ -95,7 +99,8 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
     if rest.len() < 24 {
         return Err("entry logged_at is truncated".into());
     }
-    let logged_at = parse_instant(&rest[..24]).ok_or("entry logged_at is not YYYY-MM-DDThh:mm:ss.sssZ")?;
+    let logged_at =
+        parse_instant(&rest[..24]).ok_or("entry logged_at is not YYYY-MM-DDThh:mm:ss.sssZ")?;
     let body = rest[24..]
         .strip_prefix("\",\"statement\":\"")
         .and_then(|r| r.strip_suffix("\"}"))
@@ -115,7 +120,11 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
             c => statement.push(c),
         }
     }
-    let e = Entry { index, logged_at, statement };
+    let e = Entry {
+        index,
+        logged_at,
+        statement,
+    };
     if encode(e.index, e.logged_at, &e.statement) != bytes {
         return Err("entry is not in canonical form".into());
     }
@@ -137,6 +146,9 @@ mod tests {
         assert_eq!((e.index, e.logged_at, e.statement.as_str()), (42, ms, stmt));
         assert_eq!(format_instant(ms), "2026-11-29T00:15:01.123Z");
         assert!(parse_instant("2026-11-29T00:15:01Z").is_none());
-        assert!(decode(b"{\"index\":042,\"logged_at\":\"2026-11-29T00:15:01.123Z\",\"statement\":\"\"}").is_err());
+        assert!(decode(
+            b"{\"index\":042,\"logged_at\":\"2026-11-29T00:15:01.123Z\",\"statement\":\"\"}"
+        )
+        .is_err());
     }
 }

@@ -13,13 +13,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {why}")]
     Invalid { path: PathBuf, why: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
-    move |source| KeyFileError::Io { path: path.to_path_buf(), source }
+    move |source| KeyFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Reads a secret key file, refusing one that others can read.
@@ -37,7 +43,10 @@ pub fn read_secret(path: &Path) -> Result<SecretKey, KeyFileError> {
     }
     let text = fs::read_to_string(path).map_err(io(path))?;
     // The error names the file and the problem, never the key text.
-    SecretKey::parse(text.trim_end()).map_err(|e| KeyFileError::Invalid { path: path.to_path_buf(), why: e.to_string() })
+    SecretKey::parse(text.trim_end()).map_err(|e| KeyFileError::Invalid {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
 }
 
 /// Reads a verifier key: the text itself, or a file holding it.
@@ -47,11 +56,18 @@ pub fn read_verifier(text_or_path: &str) -> Result<VerifierKey, KeyFileError> {
     }
     let path = Path::new(text_or_path);
     let text = fs::read_to_string(path).map_err(io(path))?;
-    VerifierKey::parse(text.trim()).map_err(|e| KeyFileError::Invalid { path: path.to_path_buf(), why: e.to_string() })
+    VerifierKey::parse(text.trim()).map_err(|e| KeyFileError::Invalid {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
 }
 
 /// Writes a new key pair as `<dir>/<file>.key` and `<dir>/<file>.vkey`; refuses to overwrite.
-pub fn write_pair(dir: &Path, file: &str, key: &SecretKey) -> Result<(PathBuf, PathBuf), KeyFileError> {
+pub fn write_pair(
+    dir: &Path,
+    file: &str,
+    key: &SecretKey,
+) -> Result<(PathBuf, PathBuf), KeyFileError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let skey = dir.join(format!("{file}.key"));
     let vkey = dir.join(format!("{file}.vkey"));
@@ -61,7 +77,8 @@ pub fn write_pair(dir: &Path, file: &str, key: &SecretKey) -> Result<(PathBuf, P
         .mode(0o600)
         .open(&skey)
         .map_err(io(&skey))?;
-    f.write_all(format!("{}\n", key.to_text()).as_bytes()).map_err(io(&skey))?;
+    f.write_all(format!("{}\n", key.to_text()).as_bytes())
+        .map_err(io(&skey))?;
     f.sync_all().map_err(io(&skey))?;
     let mut v = fs::OpenOptions::new()
         .write(true)
@@ -70,26 +87,37 @@ pub fn write_pair(dir: &Path, file: &str, key: &SecretKey) -> Result<(PathBuf, P
         .mode(0o644)
         .open(&vkey)
         .map_err(io(&vkey))?;
-    v.write_all(format!("{}\n", key.verifier()).as_bytes()).map_err(io(&vkey))?;
+    v.write_all(format!("{}\n", key.verifier()).as_bytes())
+        .map_err(io(&vkey))?;
     v.sync_all().map_err(io(&vkey))?;
     Ok((skey, vkey))
 }
 
 /// Loads `<dir>/<file>.key`, creating the pair under `name` if it does not exist. An existing
 /// key must carry `name`.
-pub fn load_or_create(dir: &Path, file: &str, name: &str) -> Result<(SecretKey, bool), KeyFileError> {
+pub fn load_or_create(
+    dir: &Path,
+    file: &str,
+    name: &str,
+) -> Result<(SecretKey, bool), KeyFileError> {
     let path = dir.join(format!("{file}.key"));
     if path.exists() {
         let k = read_secret(&path)?;
         if k.name != name {
             return Err(KeyFileError::Invalid {
                 path,
-                why: format!("the key is named {:?} but this log needs {name:?} (is --origin right?)", k.name),
+                why: format!(
+                    "the key is named {:?} but this log needs {name:?} (is --origin right?)",
+                    k.name
+                ),
             });
         }
         return Ok((k, false));
     }
-    let k = SecretKey::generate(name).map_err(|e| KeyFileError::Invalid { path: path.clone(), why: e.to_string() })?;
+    let k = SecretKey::generate(name).map_err(|e| KeyFileError::Invalid {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
     write_pair(dir, file, &k)?;
     Ok((k, true))
 }

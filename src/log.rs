@@ -72,15 +72,20 @@ impl Log {
                         signed: crate::note::encode_b64(&cp.root),
                     });
                 }
-                let last = cp.size.checked_sub(1).ok_or_else(|| {
-                    OpenError::Entry("a checkpoint of size 0 was stored".into())
-                })?;
+                let last = cp
+                    .size
+                    .checked_sub(1)
+                    .ok_or_else(|| OpenError::Entry("a checkpoint of size 0 was stored".into()))?;
                 let bytes = store
                     .entries(last, cp.size)?
                     .pop()
                     .ok_or_else(|| OpenError::Entry(format!("entry {last} is missing")))?;
-                if merkle::leaf_hash(&bytes) != *store.hashes(&[(0, last)])?.first().unwrap_or(&[0; 32]) {
-                    return Err(OpenError::Entry(format!("entry {last} does not match its leaf hash")));
+                if merkle::leaf_hash(&bytes)
+                    != *store.hashes(&[(0, last)])?.first().unwrap_or(&[0; 32])
+                {
+                    return Err(OpenError::Entry(format!(
+                        "entry {last} does not match its leaf hash"
+                    )));
                 }
                 let e = entry::decode(&bytes).map_err(OpenError::Entry)?;
                 let p = Published {
@@ -156,7 +161,9 @@ impl Log {
             TileKind::Entries => {
                 let entries = self.store.entries(start, end)?;
                 if entries.len() != usize::from(id.width) {
-                    return Err(StoreError::Corrupt(format!("entries {start}..{end} missing")));
+                    return Err(StoreError::Corrupt(format!(
+                        "entries {start}..{end} missing"
+                    )));
                 }
                 let mut out = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
                 for e in &entries {

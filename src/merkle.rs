@@ -270,7 +270,12 @@ pub fn verify_consistency(
     path.extend_from_slice(proof);
     let (first, rest) = match path.split_first() {
         Some(x) => x,
-        None => return Err(ProofError::WrongLength { expected: 1, found: 0 }),
+        None => {
+            return Err(ProofError::WrongLength {
+                expected: 1,
+                found: 0,
+            })
+        }
     };
     let (mut fn_, mut sn) = (from - 1, to - 1);
     while fn_ & 1 == 1 {

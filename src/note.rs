@@ -105,7 +105,9 @@ impl VerifierKey {
         let id = parse_hex8(hex_id).ok_or_else(|| bad("key id must be 8 lowercase hex digits"))?;
         let raw = decode_b64(b64).ok_or_else(|| bad("key is not canonical base64"))?;
         if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(bad("key must be 0x01 followed by a 32-byte Ed25519 public key"));
+            return Err(bad(
+                "key must be 0x01 followed by a 32-byte Ed25519 public key",
+            ));
         }
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&raw[1..]);
@@ -141,7 +143,11 @@ impl std::fmt::Display for VerifierKey {
 }
 
 fn parse_hex8(s: &str) -> Option<u32> {
-    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 8
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     u32::from_str_radix(s, 16).ok()
@@ -165,7 +171,9 @@ impl SecretKey {
     /// A fresh key from the operating system's random source.
     pub fn generate(name: &str) -> Result<SecretKey, NoteError> {
         if !is_valid_key_name(name) {
-            return Err(NoteError::BadSecretKey(format!("invalid key name {name:?}")));
+            return Err(NoteError::BadSecretKey(format!(
+                "invalid key name {name:?}"
+            )));
         }
         loop {
             let mut seed = [0u8; 32];
@@ -223,7 +231,12 @@ impl SecretKey {
     pub fn to_text(&self) -> String {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(self.key.as_bytes());
-        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, encode_b64(&raw))
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.id,
+            encode_b64(&raw)
+        )
     }
 
     pub fn verifier(&self) -> VerifierKey {
@@ -296,7 +309,9 @@ pub fn parse(note: &str) -> Result<Note<'_>, NoteError> {
     let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
     check_text(text)?;
     if sigs.is_empty() || !sigs.ends_with('\n') {
-        return Err(bad("signature block must be signature lines each ending in a newline"));
+        return Err(bad(
+            "signature block must be signature lines each ending in a newline",
+        ));
     }
     let mut signatures = Vec::new();
     for line in sigs[..sigs.len() - 1].split('\n') {
@@ -314,7 +329,9 @@ pub fn parse(note: &str) -> Result<Note<'_>, NoteError> {
         }
         let raw = decode_b64(b64).ok_or_else(|| bad("signature is not canonical base64"))?;
         if raw.len() != 68 {
-            return Err(bad("signature must be a 4-byte key id and a 64-byte Ed25519 signature"));
+            return Err(bad(
+                "signature must be a 4-byte key id and a 64-byte Ed25519 signature",
+            ));
         }
         let id = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
         let mut sig = [0u8; 64];
@@ -331,7 +348,10 @@ pub fn parse(note: &str) -> Result<Note<'_>, NoteError> {
 /// Opens a note the way Go's `note.Open` does: signatures by unknown keys are ignored, every
 /// signature by a known key must verify, and at least one must. Returns the text and the
 /// verifier keys that signed it.
-pub fn open<'a>(note: &'a str, known: &[VerifierKey]) -> Result<(&'a str, Vec<VerifierKey>), NoteError> {
+pub fn open<'a>(
+    note: &'a str,
+    known: &[VerifierKey],
+) -> Result<(&'a str, Vec<VerifierKey>), NoteError> {
     let n = parse(note)?;
     let mut signed_by = Vec::new();
     for s in &n.signatures {
@@ -370,7 +390,10 @@ mod tests {
     fn tampering_is_detected() {
         let k = VerifierKey::parse(C2SP_VKEY).unwrap();
         let tampered = C2SP_NOTE.replace("example message", "exemple message");
-        assert_eq!(open(&tampered, &[k.clone()]), Err(NoteError::BadSignature("example.com/foo".into())));
+        assert_eq!(
+            open(&tampered, &[k.clone()]),
+            Err(NoteError::BadSignature("example.com/foo".into()))
+        );
         let renamed = C2SP_NOTE.replace("\u{2014} example.com/foo", "\u{2014} example.com/bar");
         assert_eq!(open(&renamed, &[k]), Err(NoteError::NoKnownSignature));
     }

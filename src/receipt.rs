@@ -41,12 +41,17 @@ impl Receipt {
     /// Checks the receipt: the checkpoint is signed by the log key, and the leaf is included
     /// in it at `index`. With `statement`, also checks that the leaf is that very note logged
     /// at that index and time. Returns the verified checkpoint.
-    pub fn verify(&self, log_key: &VerifierKey, statement: Option<&str>) -> Result<Checkpoint, ReceiptError> {
+    pub fn verify(
+        &self,
+        log_key: &VerifierKey,
+        statement: Option<&str>,
+    ) -> Result<Checkpoint, ReceiptError> {
         let cp = Checkpoint::verify(&self.checkpoint, log_key)?;
         let leaf = b64_hash(&self.leaf_hash)?;
         if let Some(note) = statement {
-            let at = entry::parse_instant(&self.logged_at)
-                .ok_or_else(|| ReceiptError::Malformed("logged_at is not YYYY-MM-DDThh:mm:ss.sssZ".into()))?;
+            let at = entry::parse_instant(&self.logged_at).ok_or_else(|| {
+                ReceiptError::Malformed("logged_at is not YYYY-MM-DDThh:mm:ss.sssZ".into())
+            })?;
             let expected = merkle::leaf_hash(&entry::encode(self.index, at, note));
             if expected != leaf {
                 return Err(ReceiptError::WrongStatement(format!(
@@ -58,7 +63,11 @@ impl Receipt {
                 )));
             }
         }
-        let proof = self.inclusion_proof.iter().map(|h| b64_hash(h)).collect::<Result<Vec<_>, _>>()?;
+        let proof = self
+            .inclusion_proof
+            .iter()
+            .map(|h| b64_hash(h))
+            .collect::<Result<Vec<_>, _>>()?;
         merkle::verify_inclusion(self.index, cp.size, &leaf, &proof, &cp.root)?;
         Ok(cp)
     }

@@ -121,7 +121,9 @@ pub struct Sequencer<R: Rules> {
 
 impl<R: Rules> Clone for Sequencer<R> {
     fn clone(&self) -> Self {
-        Sequencer { tx: self.tx.clone() }
+        Sequencer {
+            tx: self.tx.clone(),
+        }
     }
 }
 
@@ -154,7 +156,11 @@ impl<R: Rules> Sequencer<R> {
 
     /// Submits items in order (the writer sees them in this order, each against the state
     /// that includes the ones admitted before it) and waits for every answer.
-    pub async fn submit_all(&self, items: Vec<R::Item>, unavailable: impl Fn() -> R::Refusal) -> Vec<Result<Ack, R::Refusal>> {
+    pub async fn submit_all(
+        &self,
+        items: Vec<R::Item>,
+        unavailable: impl Fn() -> R::Refusal,
+    ) -> Vec<Result<Ack, R::Refusal>> {
         let mut waiting = Vec::with_capacity(items.len());
         for item in items {
             let (reply, rx) = tokio::sync::oneshot::channel();
@@ -172,7 +178,11 @@ impl<R: Rules> Sequencer<R> {
     }
 
     /// Submits one item and waits until it is durably logged (or refused).
-    pub async fn submit(&self, item: R::Item, unavailable: impl Fn() -> R::Refusal) -> Result<Ack, R::Refusal> {
+    pub async fn submit(
+        &self,
+        item: R::Item,
+        unavailable: impl Fn() -> R::Refusal,
+    ) -> Result<Ack, R::Refusal> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         if self.tx.send_async(Job { item, reply }).await.is_err() {
             return Err(unavailable());
@@ -191,7 +201,10 @@ struct Writer<R: Rules> {
     last_logged_at: Millis,
 }
 
-type Pending<R> = Vec<(tokio::sync::oneshot::Sender<Result<Ack, <R as Rules>::Refusal>>, Result<(u64, bool), <R as Rules>::Refusal>)>;
+type Pending<R> = Vec<(
+    tokio::sync::oneshot::Sender<Result<Ack, <R as Rules>::Refusal>>,
+    Result<(u64, bool), <R as Rules>::Refusal>,
+)>;
 
 impl<R: Rules> Writer<R> {
     fn run(mut self) {
@@ -219,7 +232,11 @@ impl<R: Rules> Writer<R> {
             let cp = self.log.published();
             for (reply, outcome) in replies {
                 let answer = match (outcome, &cp) {
-                    (Ok((index, duplicate)), Some(cp)) => Ok(Ack { index, duplicate, checkpoint: cp.clone() }),
+                    (Ok((index, duplicate)), Some(cp)) => Ok(Ack {
+                        index,
+                        duplicate,
+                        checkpoint: cp.clone(),
+                    }),
                     (Ok(_), None) => Err(self.rules.unavailable("the log has no checkpoint yet")),
                     (Err(r), _) => Err(r),
                 };
@@ -237,14 +254,23 @@ impl<R: Rules> Writer<R> {
         let mut replies: Pending<R> = Vec::with_capacity(jobs.len());
         let logged_at = entry::now_millis().max(self.last_logged_at);
         for job in jobs {
-            let at = Position { index: self.frontier.size(), logged_at };
-            let mut view = StateView { store: self.log.store.as_ref(), batch: &state, item: BTreeMap::new() };
+            let at = Position {
+                index: self.frontier.size(),
+                logged_at,
+            };
+            let mut view = StateView {
+                store: self.log.store.as_ref(),
+                batch: &state,
+                item: BTreeMap::new(),
+            };
             let outcome = match self.rules.admit(job.item, at, &mut view) {
                 Ok(Admit::Duplicate(i)) => Ok((i, true)),
                 Ok(Admit::Log(statement)) => {
                     let bytes = entry::encode(at.index, at.logged_at, &statement);
                     if bytes.len() > entry::MAX_ENTRY_BYTES {
-                        Err(self.rules.unavailable("the entry would exceed 65,535 bytes"))
+                        Err(self
+                            .rules
+                            .unavailable("the entry would exceed 65,535 bytes"))
                     } else {
                         let changes = view.item;
                         state.extend(changes);
@@ -262,7 +288,11 @@ impl<R: Rules> Writer<R> {
             return (batch, replies, None);
         }
         self.last_logged_at = logged_at;
-        let cp = Checkpoint { origin: self.log.origin.clone(), size: self.frontier.size(), root: self.frontier.root() };
+        let cp = Checkpoint {
+            origin: self.log.origin.clone(),
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+        };
         let signed = match cp.sign(&self.key) {
             Ok(s) => s,
             // The body is built by us and always valid; a failure here is a bug, not input.
@@ -270,7 +300,12 @@ impl<R: Rules> Writer<R> {
         };
         batch.state = state.into_iter().collect();
         batch.checkpoint = signed.clone();
-        let published = Published { size: cp.size, root: cp.root, signed, last_logged_at: logged_at };
+        let published = Published {
+            size: cp.size,
+            root: cp.root,
+            signed,
+            last_logged_at: logged_at,
+        };
         (batch, replies, Some(published))
     }
 
@@ -296,7 +331,10 @@ impl<R: Rules> Writer<R> {
             backoff = (backoff * 2).min(Duration::from_secs(2));
             match self.log.store.commit(batch) {
                 Ok(()) => {
-                    tracing::info!(size = self.frontier.size(), "storage recovered; batch committed");
+                    tracing::info!(
+                        size = self.frontier.size(),
+                        "storage recovered; batch committed"
+                    );
                     return;
                 }
                 Err(e) => last = e,

@@ -45,8 +45,14 @@ pub fn valid_origin(origin: &str) -> bool {
     let mut parts = origin.split('/');
     let host = parts.next().unwrap_or("");
     !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && parts.all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+        })
 }
 
 /// A running log (without its HTTP listener).
@@ -60,21 +66,31 @@ impl Service {
     /// genesis entry on an empty log.
     pub async fn open(cfg: &Config) -> anyhow::Result<Service> {
         if !valid_origin(&cfg.origin) {
-            bail!("invalid origin {:?}: it must match [a-z0-9.-]+(/[A-Za-z0-9._~-]+)*", cfg.origin);
+            bail!(
+                "invalid origin {:?}: it must match [a-z0-9.-]+(/[A-Za-z0-9._~-]+)*",
+                cfg.origin
+            );
         }
         let (log_key, created_log) = keyfile::load_or_create(&cfg.keys, "log", &cfg.origin)?;
-        let (op_key, created_op) = keyfile::load_or_create(&cfg.keys, "operator", &state::operator_id(&cfg.origin))?;
+        let (op_key, created_op) =
+            keyfile::load_or_create(&cfg.keys, "operator", &state::operator_id(&cfg.origin))?;
         for (created, what) in [(created_log, "log"), (created_op, "operator")] {
             if created {
                 tracing::info!("created the {what} key pair in {}", cfg.keys.display());
             }
         }
-        let store = SledStore::open(&cfg.data).with_context(|| format!("opening the store in {}", cfg.data.display()))?;
+        let store = SledStore::open(&cfg.data)
+            .with_context(|| format!("opening the store in {}", cfg.data.display()))?;
         Service::open_with(Arc::new(store), log_key, &op_key, cfg.sequencer).await
     }
 
     /// Opens a log over any store (tests pass fault-injecting ones).
-    pub async fn open_with(store: Arc<dyn Store>, log_key: SecretKey, op_key: &SecretKey, seq: sequencer::Config) -> anyhow::Result<Service> {
+    pub async fn open_with(
+        store: Arc<dyn Store>,
+        log_key: SecretKey,
+        op_key: &SecretKey,
+        seq: sequencer::Config,
+    ) -> anyhow::Result<Service> {
         let origin = log_key.name.clone();
         let vkey = log_key.verifier();
         let opened = tokio::task::spawn_blocking({
@@ -82,14 +98,33 @@ impl Service {
             move || Log::open(store, vkey)
         })
         .await??;
-        let rules = LedgerRules { origin: origin.clone(), log_key: vkey.clone() };
+        let rules = LedgerRules {
+            origin: origin.clone(),
+            log_key: vkey.clone(),
+        };
         let genesis_needed = opened.log.published().is_none();
-        let genesis = if genesis_needed { Some(genesis_note(&origin, &log_key, op_key)?) } else { None };
-        let (sequencer, thread) = Sequencer::start(opened.log.clone(), opened.frontier, log_key, rules, seq);
-        let state = Arc::new(AppState { log: opened.log, sequencer, log_key: vkey, ready: AtomicBool::new(false) });
+        let genesis = if genesis_needed {
+            Some(genesis_note(&origin, &log_key, op_key)?)
+        } else {
+            None
+        };
+        let (sequencer, thread) =
+            Sequencer::start(opened.log.clone(), opened.frontier, log_key, rules, seq);
+        let state = Arc::new(AppState {
+            log: opened.log,
+            sequencer,
+            log_key: vkey,
+            ready: AtomicBool::new(false),
+        });
         if let Some(note) = genesis {
-            let parsed = statement::parse(note.as_bytes()).map_err(|p| anyhow!("genesis: {}", p.detail))?;
-            let checked = verify::check(parsed, &verify::StoreKeys(state.log.store.as_ref()), &origin, &state.log_key)?;
+            let parsed =
+                statement::parse(note.as_bytes()).map_err(|p| anyhow!("genesis: {}", p.detail))?;
+            let checked = verify::check(
+                parsed,
+                &verify::StoreKeys(state.log.store.as_ref()),
+                &origin,
+                &state.log_key,
+            )?;
             let ack = state
                 .sequencer
                 .submit(checked, || crate::problem::Problem::unavailable("stopped"))
@@ -98,7 +133,10 @@ impl Service {
             tracing::info!(index = ack.index, "logged the genesis entry");
         }
         state.ready.store(true, Ordering::SeqCst);
-        Ok(Service { state, sequencer_thread: Some(thread) })
+        Ok(Service {
+            state,
+            sequencer_thread: Some(thread),
+        })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -133,17 +171,31 @@ fn genesis_note(origin: &str, log_key: &SecretKey, op_key: &SecretKey) -> anyhow
 }
 
 /// Runs the service until `shutdown` resolves, then drains and stops.
-pub async fn serve(cfg: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     if cfg.origin == DEFAULT_ORIGIN {
         tracing::warn!("using the default origin {DEFAULT_ORIGIN:?}: fine for local use only; set --origin for a public log");
     }
     let service = Service::open(&cfg).await?;
-    let addr: SocketAddr = cfg.listen.parse().with_context(|| format!("--listen {:?} is not an address", cfg.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    println!("candor: serving {} on http://{}", cfg.origin, listener.local_addr()?);
+    let addr: SocketAddr = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?} is not an address", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!(
+        "candor: serving {} on http://{}",
+        cfg.origin,
+        listener.local_addr()?
+    );
     println!("candor: log verifier key: {}", service.state.log_key);
     let router = service.router();
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("stopping: committing the batch in flight");
     service.shutdown().await;
     Ok(())

@@ -47,7 +47,10 @@ impl TileId {
     /// Parses a path (with or without a leading slash). Refuses anything not written exactly
     /// as `path` would write it.
     pub fn parse(path: &str) -> Option<TileId> {
-        let rest = path.strip_prefix('/').unwrap_or(path).strip_prefix("tile/")?;
+        let rest = path
+            .strip_prefix('/')
+            .unwrap_or(path)
+            .strip_prefix("tile/")?;
         let (level, rest) = rest.split_once('/')?;
         let kind = if level == "entries" {
             TileKind::Entries
@@ -63,7 +66,11 @@ impl TileId {
         };
         let (index_part, width) = match rest.split_once(".p/") {
             Some((i, w)) => {
-                if w.is_empty() || w.len() > 3 || w.starts_with('0') || !w.bytes().all(|b| b.is_ascii_digit()) {
+                if w.is_empty()
+                    || w.len() > 3
+                    || w.starts_with('0')
+                    || !w.bytes().all(|b| b.is_ascii_digit())
+                {
                     return None;
                 }
                 let w: u16 = w.parse().ok()?;
@@ -103,7 +110,10 @@ impl TileId {
 
     /// The smallest tree size that contains this tile at its width, or None on overflow.
     pub fn min_tree_size(&self) -> Option<u64> {
-        let count = self.index.checked_mul(WIDTH)?.checked_add(u64::from(self.width))?;
+        let count = self
+            .index
+            .checked_mul(WIDTH)?
+            .checked_add(u64::from(self.width))?;
         match self.kind {
             TileKind::Entries => Some(count),
             TileKind::Hash(l) => {
@@ -188,7 +198,12 @@ mod tests {
             (TileKind::Hash(0), 1234067, 256, "tile/0/x001/x234/067"),
             (TileKind::Hash(1), 999, 17, "tile/1/999.p/17"),
             (TileKind::Hash(2), 1000, 256, "tile/2/x001/000"),
-            (TileKind::Entries, 1234067, 5, "tile/entries/x001/x234/067.p/5"),
+            (
+                TileKind::Entries,
+                1234067,
+                5,
+                "tile/entries/x001/x234/067.p/5",
+            ),
             (TileKind::Hash(0), 0, 256, "tile/0/000"),
         ] {
             let id = TileId { kind, index, width };
@@ -200,10 +215,23 @@ mod tests {
     #[test]
     fn malformed_paths_are_refused() {
         for p in [
-            "tile/0/1", "tile/0/0001", "tile/0/x000/001", "tile/0/001/002", "tile/0/x1/002",
-            "tile/0/000.p/0", "tile/0/000.p/256", "tile/0/000.p/007", "tile/0/000.p/",
-            "tile/8/000", "tile/00/000", "tile/-1/000", "tile/entries/../000", "tile/0/",
-            "tile/0/x999/x999/x999/x999/x999/x999/x999/999", "tile/a/000", "tile/0/00a",
+            "tile/0/1",
+            "tile/0/0001",
+            "tile/0/x000/001",
+            "tile/0/001/002",
+            "tile/0/x1/002",
+            "tile/0/000.p/0",
+            "tile/0/000.p/256",
+            "tile/0/000.p/007",
+            "tile/0/000.p/",
+            "tile/8/000",
+            "tile/00/000",
+            "tile/-1/000",
+            "tile/entries/../000",
+            "tile/0/",
+            "tile/0/x999/x999/x999/x999/x999/x999/x999/999",
+            "tile/a/000",
+            "tile/0/00a",
         ] {
             assert_eq!(TileId::parse(p), None, "{p}");
         }

@@ -17,21 +17,36 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(dir: &Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_candor"))
-        .args(["serve", "--origin", ORIGIN, "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data").arg(dir.join("data"))
-        .arg("--keys").arg(dir.join("keys"))
+        .args([
+            "serve",
+            "--origin",
+            ORIGIN,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--keys")
+        .arg(dir.join("keys"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if ureq::get(&format!("http://127.0.0.1:{port}/readyz")).call().is_ok() {
+        if ureq::get(&format!("http://127.0.0.1:{port}/readyz"))
+            .call()
+            .is_ok()
+        {
             return child;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -42,13 +57,19 @@ fn start(dir: &Path, port: u16) -> Child {
 fn post(base: &str, note: &str) -> Result<Receipt, String> {
     match ureq::post(&format!("{base}/api/v1/statements")).send_string(note) {
         Ok(r) => r.into_json().map_err(|e| e.to_string()),
-        Err(ureq::Error::Status(code, r)) => Err(format!("{code}: {}", r.into_string().unwrap_or_default())),
+        Err(ureq::Error::Status(code, r)) => {
+            Err(format!("{code}: {}", r.into_string().unwrap_or_default()))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
 
 fn get(base: &str, path: &str) -> Value {
-    ureq::get(&format!("{base}{path}")).call().unwrap().into_json().unwrap()
+    ureq::get(&format!("{base}{path}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap()
 }
 
 /// Resets a signer's chain to what the log says.
@@ -64,8 +85,18 @@ fn acknowledged_statements_survive_sigkill() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start(dir.path(), port);
-    let log_key = VerifierKey::parse(std::fs::read_to_string(dir.path().join("keys/log.vkey")).unwrap().trim()).unwrap();
-    let op_key = SecretKey::parse(std::fs::read_to_string(dir.path().join("keys/operator.key")).unwrap().trim()).unwrap();
+    let log_key = VerifierKey::parse(
+        std::fs::read_to_string(dir.path().join("keys/log.vkey"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let op_key = SecretKey::parse(
+        std::fs::read_to_string(dir.path().join("keys/operator.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
     let mut op = Signer::new(&format!("{ORIGIN}/operator"), op_key);
     let mut publishers = Vec::new();
     for i in 0..4 {
@@ -118,13 +149,20 @@ fn acknowledged_statements_survive_sigkill() {
         rounds += 1;
 
         // The new checkpoint verifies, and the whole tree recomputes to it from the entries.
-        let cp_text = ureq::get(&format!("{base}/checkpoint")).call().unwrap().into_string().unwrap();
+        let cp_text = ureq::get(&format!("{base}/checkpoint"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
         let cp = Checkpoint::verify(&cp_text, &log_key).unwrap();
         let mut f = Frontier::default();
         let mut start_at = 0;
         let mut stored = std::collections::HashMap::new();
         while start_at < cp.size {
-            let page = get(&base, &format!("/api/v1/entries?start={start_at}&limit=1000"));
+            let page = get(
+                &base,
+                &format!("/api/v1/entries?start={start_at}&limit=1000"),
+            );
             for e in page["entries"].as_array().unwrap() {
                 assert_eq!(e["index"].as_u64().unwrap(), f.size());
                 let bytes = candor::entry::encode(
@@ -140,13 +178,30 @@ fn acknowledged_statements_survive_sigkill() {
         assert_eq!(f.root(), cp.root, "entries recompute the checkpoint root");
         // Every acknowledged statement is there, byte for byte.
         for (index, note_text) in acked.lock().unwrap().iter() {
-            assert_eq!(stored.get(index), Some(note_text), "acknowledged entry {index}");
+            assert_eq!(
+                stored.get(index),
+                Some(note_text),
+                "acknowledged entry {index}"
+            );
         }
         // Every checkpoint seen before is consistent with the new one.
         for old in seen.lock().unwrap().iter() {
             let old = Checkpoint::verify(old, &log_key).unwrap();
-            let proof = get(&base, &format!("/api/v1/proof/consistency?from={}&to={}", old.size, cp.size));
-            let hashes: Vec<[u8; 32]> = proof["hashes"].as_array().unwrap().iter().map(|h| note::decode_b64(h.as_str().unwrap()).unwrap().try_into().unwrap()).collect();
+            let proof = get(
+                &base,
+                &format!("/api/v1/proof/consistency?from={}&to={}", old.size, cp.size),
+            );
+            let hashes: Vec<[u8; 32]> = proof["hashes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    note::decode_b64(h.as_str().unwrap())
+                        .unwrap()
+                        .try_into()
+                        .unwrap()
+                })
+                .collect();
             merkle::verify_consistency(old.size, cp.size, &old.root, &cp.root, &hashes).unwrap();
         }
     }

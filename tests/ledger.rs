@@ -23,7 +23,11 @@ async fn every_statement_type_is_accepted_and_receipts_verify_offline() {
     let cp = receipt.verify(&log.vkey(), Some(&n)).unwrap();
     assert_eq!(cp.size, 3);
     assert_eq!(receipt.index, 2);
-    let request_id = serde_json::from_str::<serde_json::Value>(n.lines().next().unwrap()).unwrap()["id"].as_str().unwrap().to_string();
+    let request_id = serde_json::from_str::<serde_json::Value>(n.lines().next().unwrap()).unwrap()
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // duplicate: same bytes, 200, a receipt for the original entry
     let again = log.post(&n).await;
@@ -41,13 +45,28 @@ async fn every_statement_type_is_accepted_and_receipts_verify_offline() {
     let salt = [7u8; 32];
     let record = user_data("FR");
     let request_text = serde_json::to_string(&record).unwrap();
-    let commitment = hex::encode(candor::statement::seal::commitment(ORIGIN, "acme.example", &salt, &request_text));
+    let commitment = hex::encode(candor::statement::seal::commitment(
+        ORIGIN,
+        "acme.example",
+        &salt,
+        &request_text,
+    ));
     let n = acme.next("seal", json!({"commitment": commitment, "disclose_by": "2027-01-01", "basis": "non_disclosure_order", "kind": "user_data", "country": "FR"}));
-    let seal_id = serde_json::from_str::<serde_json::Value>(n.lines().next().unwrap()).unwrap()["id"].as_str().unwrap().to_string();
+    let seal_id = serde_json::from_str::<serde_json::Value>(n.lines().next().unwrap()).unwrap()
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(log.post(&n).await.status, 201);
-    let n = acme.next("extend", json!({"of": seal_id, "disclose_by": "2027-06-01", "reason": "order renewed"}));
+    let n = acme.next(
+        "extend",
+        json!({"of": seal_id, "disclose_by": "2027-06-01", "reason": "order renewed"}),
+    );
     assert_eq!(log.post(&n).await.status, 201);
-    let n = acme.next("reveal", json!({"of": seal_id, "salt": hex::encode(salt), "request": request_text}));
+    let n = acme.next(
+        "reveal",
+        json!({"of": seal_id, "salt": hex::encode(salt), "request": request_text}),
+    );
     let r = log.post(&n).await;
     assert_eq!(r.status, 201, "{}", r.text());
 
@@ -69,14 +88,25 @@ async fn every_statement_type_is_accepted_and_receipts_verify_offline() {
     assert_eq!(log.post(&n).await.status, 201);
 
     // revoke, then recover with the recovery key
-    let n = op.next("revoke", json!({"subject": "acme.example", "reason": "key compromise reported"}));
+    let n = op.next(
+        "revoke",
+        json!({"subject": "acme.example", "reason": "key compromise reported"}),
+    );
     assert_eq!(log.post(&n).await.status, 201);
     let n = acme.next("request", takedown("TR"));
     assert_eq!(log.post(&n).await.status, 403);
     acme.seq -= 1; // refused: the chain did not move
-    acme.prev = Some(log.get("/api/v1/publishers/acme.example").await.json()["head"]["hash"].as_str().unwrap().to_string());
+    acme.prev = Some(
+        log.get("/api/v1/publishers/acme.example").await.json()["head"]["hash"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     let recovered = candor::note::SecretKey::generate("acme.example").unwrap();
-    let b = acme.body("recover", json!({"key": recovered.verifier().to_string(), "reason": "lost key"}));
+    let b = acme.body(
+        "recover",
+        json!({"key": recovered.verifier().to_string(), "reason": "lost key"}),
+    );
     let recovery = acme.recovery.take().unwrap();
     let n = candor::note::sign(&text(&b), &[&recovery, &recovered]).unwrap();
     let r = log.post(&n).await;
@@ -94,9 +124,19 @@ async fn every_statement_type_is_accepted_and_receipts_verify_offline() {
     assert_eq!(p["head"]["hash"].as_str(), acme.prev.as_deref());
 
     // merged records
-    let s = log.get(&format!("/api/v1/publishers/acme.example/statements/{request_id}")).await.json();
+    let s = log
+        .get(&format!(
+            "/api/v1/publishers/acme.example/statements/{request_id}"
+        ))
+        .await
+        .json();
     assert_eq!(s["current"]["record"]["disposition"], "complied");
-    let s = log.get(&format!("/api/v1/publishers/acme.example/statements/{seal_id}")).await.json();
+    let s = log
+        .get(&format!(
+            "/api/v1/publishers/acme.example/statements/{seal_id}"
+        ))
+        .await
+        .json();
     assert_eq!(s["current"]["status"], "revealed");
     assert_eq!(s["current"]["revealed"]["record"]["country"], "FR");
 
@@ -112,7 +152,10 @@ async fn a_batch_chains_statements_and_rotates_mid_batch() {
     let log = TestLog::new().await;
     let mut op = log.operator();
     let mut acme = log.register(&mut op, "acme.example").await;
-    let mut notes = vec![acme.next("request", user_data("DE")), acme.next("request", takedown("IN"))];
+    let mut notes = vec![
+        acme.next("request", user_data("DE")),
+        acme.next("request", takedown("IN")),
+    ];
     let new_key = candor::note::SecretKey::generate("acme.example").unwrap();
     let b = acme.body("rotate", json!({"key": new_key.verifier().to_string()}));
     let n = acme.sign_with(&b, &[&new_key]);

@@ -51,20 +51,52 @@ fn go_tlog_vectors() {
     }
     for r in v["roots"].as_array().unwrap() {
         let size = r["size"].as_u64().unwrap();
-        assert_eq!(merkle::root(size, &tree).unwrap(), b64(r["root"].as_str().unwrap()), "root at {size}");
+        assert_eq!(
+            merkle::root(size, &tree).unwrap(),
+            b64(r["root"].as_str().unwrap()),
+            "root at {size}"
+        );
     }
     for p in v["inclusion"].as_array().unwrap() {
         let (i, size) = (p["index"].as_u64().unwrap(), p["size"].as_u64().unwrap());
-        let expected: Vec<Hash> = p["proof"].as_array().unwrap().iter().map(|h| b64(h.as_str().unwrap())).collect();
-        assert_eq!(merkle::inclusion_proof(i, size, &tree).unwrap(), expected, "inclusion {i} in {size}");
+        let expected: Vec<Hash> = p["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| b64(h.as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            merkle::inclusion_proof(i, size, &tree).unwrap(),
+            expected,
+            "inclusion {i} in {size}"
+        );
         let leaf = merkle::leaf_hash(format!("leaf {i}").as_bytes());
-        merkle::verify_inclusion(i, size, &leaf, &expected, &merkle::root(size, &tree).unwrap()).unwrap();
+        merkle::verify_inclusion(
+            i,
+            size,
+            &leaf,
+            &expected,
+            &merkle::root(size, &tree).unwrap(),
+        )
+        .unwrap();
     }
     for p in v["consistency"].as_array().unwrap() {
         let (from, to) = (p["from"].as_u64().unwrap(), p["to"].as_u64().unwrap());
-        let expected: Vec<Hash> = p["proof"].as_array().unwrap().iter().map(|h| b64(h.as_str().unwrap())).collect();
-        assert_eq!(merkle::consistency_proof(from, to, &tree).unwrap(), expected, "consistency {from}..{to}");
-        let (a, b) = (merkle::root(from, &tree).unwrap(), merkle::root(to, &tree).unwrap());
+        let expected: Vec<Hash> = p["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| b64(h.as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            merkle::consistency_proof(from, to, &tree).unwrap(),
+            expected,
+            "consistency {from}..{to}"
+        );
+        let (a, b) = (
+            merkle::root(from, &tree).unwrap(),
+            merkle::root(to, &tree).unwrap(),
+        );
         merkle::verify_consistency(from, to, &a, &b, &expected).unwrap();
     }
 }

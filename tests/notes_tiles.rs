@@ -43,7 +43,10 @@ fn go_note_vectors() {
                     Some(n) => (n, true),
                     None => (s, false),
                 };
-                keys.iter().filter(|(k, _)| k.name == name).nth(usize::from(second)).unwrap()
+                keys.iter()
+                    .filter(|(k, _)| k.name == name)
+                    .nth(usize::from(second))
+                    .unwrap()
             })
             .collect();
         let text = n["text"].as_str().unwrap();
@@ -68,7 +71,11 @@ fn tile_path_vectors() {
     for p in vectors("tile-paths.json")["paths"].as_array().unwrap() {
         let level = p["level"].as_i64().unwrap();
         let id = TileId {
-            kind: if level < 0 { TileKind::Entries } else { TileKind::Hash(level as u8) },
+            kind: if level < 0 {
+                TileKind::Entries
+            } else {
+                TileKind::Hash(level as u8)
+            },
             index: p["index"].as_u64().unwrap(),
             width: p["width"].as_u64().unwrap() as u16,
         };
@@ -90,14 +97,23 @@ fn served_tiles_match_go() {
         batch.hashes.extend(f.append(merkle::leaf_hash(&leaf)));
         batch.entries.push((i, leaf));
     }
-    let cp = Checkpoint { origin: "example.org/log".into(), size: 1000, root: f.root() };
+    let cp = Checkpoint {
+        origin: "example.org/log".into(),
+        size: 1000,
+        root: f.root(),
+    };
     batch.checkpoint = cp.sign(&key).unwrap();
     store.commit(&batch).unwrap();
     // The entries are not in Candor's entry format, so open the log by hand.
     let store: Arc<dyn Store> = Arc::new(store);
     let _ = Log::open(store.clone(), key.verifier()).err(); // last entry is not a Candor entry
     let v = vectors("tiles.json");
-    for t in v["tiles"].as_array().unwrap().iter().chain(v["entry_bundles"].as_array().unwrap()) {
+    for t in v["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["entry_bundles"].as_array().unwrap())
+    {
         let path = t["path"].as_str().unwrap();
         let id = TileId::parse(path).unwrap();
         let start = id.index * 256;
@@ -113,6 +129,10 @@ fn served_tiles_match_go() {
             TileKind::Hash(l) => store.hash_range(l * 8, start, end).unwrap().concat(),
         };
         assert_eq!(bytes.len() as u64, t["length"].as_u64().unwrap(), "{path}");
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), t["sha256_of_bytes"].as_str().unwrap(), "{path}");
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            t["sha256_of_bytes"].as_str().unwrap(),
+            "{path}"
+        );
     }
 }

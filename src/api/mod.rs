@@ -65,7 +65,10 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/entries/{index}", get(read::entry))
         .route("/api/v1/publishers", get(read::publishers))
         .route("/api/v1/publishers/{id}", get(read::publisher))
-        .route("/api/v1/publishers/{id}/statements/{statement_id}", get(read::statement))
+        .route(
+            "/api/v1/publishers/{id}/statements/{statement_id}",
+            get(read::statement),
+        )
         .route("/api/v1/operator", get(read::operator))
         .route("/api/v1/proof/inclusion", get(read::inclusion))
         .route("/api/v1/proof/consistency", get(read::consistency))

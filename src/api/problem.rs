@@ -30,18 +30,32 @@ impl IntoResponse for ApiError {
 pub fn problem_response(p: &Problem) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(p).unwrap_or_default();
-    let mut r = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body,
+    )
+        .into_response();
     if p.status == 503 {
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     }
     r
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError(Problem::not_found(format!("no route for {}; see openapi.yaml for the routes", uri.path())))
+    ApiError(Problem::not_found(format!(
+        "no route for {}; see openapi.yaml for the routes",
+        uri.path()
+    )))
 }
 
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let p = Problem::new(405, "method-not-allowed", "Method not allowed", format!("{method} is not allowed on {}", uri.path()));
+    let p = Problem::new(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    );
     problem_response(&p)
 }

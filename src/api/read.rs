@@ -19,7 +19,9 @@ use std::sync::atomic::Ordering;
 type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
 /// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(ApiError(Problem::internal(format!("worker failed: {e}")))))
@@ -27,10 +29,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 
 /// A non-negative decimal integer query parameter, written plainly.
 fn param(q: &Params, name: &str) -> Result<Option<u64>, ApiError> {
-    let q = q.as_ref().map_err(|e| ApiError(Problem::form(format!("malformed query string: {e}"))))?;
-    let Some(v) = q.get(name) else { return Ok(None) };
+    let q = q
+        .as_ref()
+        .map_err(|e| ApiError(Problem::form(format!("malformed query string: {e}"))))?;
+    let Some(v) = q.get(name) else {
+        return Ok(None);
+    };
     if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError(Problem::form(format!("{name} must be a non-negative decimal integer, not {v:?}"))));
+        return Err(ApiError(Problem::form(format!(
+            "{name} must be a non-negative decimal integer, not {v:?}"
+        ))));
     }
     v.parse()
         .map(Some)
@@ -38,7 +46,11 @@ fn param(q: &Params, name: &str) -> Result<Option<u64>, ApiError> {
 }
 
 fn required(q: &Params, name: &str) -> Result<u64, ApiError> {
-    param(q, name)?.ok_or_else(|| ApiError(Problem::form(format!("the query parameter {name} is required"))))
+    param(q, name)?.ok_or_else(|| {
+        ApiError(Problem::form(format!(
+            "the query parameter {name} is required"
+        )))
+    })
 }
 
 fn b64s(hashes: &[Hash]) -> Vec<String> {
@@ -58,9 +70,16 @@ pub async fn readyz(State(s): State<Shared>) -> Result<&'static str, ApiError> {
 }
 
 pub async fn checkpoint(State(s): State<Shared>) -> Result<Response, ApiError> {
-    let p = s.log.published().ok_or_else(|| ApiError(Problem::unavailable("no checkpoint yet: the log is starting")))?;
+    let p = s.log.published().ok_or_else(|| {
+        ApiError(Problem::unavailable(
+            "no checkpoint yet: the log is starting",
+        ))
+    })?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "max-age=2")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=2"),
+        ],
         p.signed.clone(),
     )
         .into_response())
@@ -83,13 +102,16 @@ pub async fn tile(State(s): State<Shared>, Path(path): Path<String>) -> Result<R
             b,
         )
             .into_response()),
-        None => Err(ApiError(Problem::not_found(format!("{full} is beyond the current tree")))),
+        None => Err(ApiError(Problem::not_found(format!(
+            "{full} is beyond the current tree"
+        )))),
     }
 }
 
 /// The JSON view of an entry.
 pub fn entry_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    let e = entry::decode(bytes).map_err(|e| ApiError(Problem::internal(format!("stored entry is corrupt: {e}"))))?;
+    let e = entry::decode(bytes)
+        .map_err(|e| ApiError(Problem::internal(format!("stored entry is corrupt: {e}"))))?;
     let line = e.statement.split('\n').next().unwrap_or("");
     let body = json::parse(line).unwrap_or(Value::Null);
     Ok(json!({
@@ -101,14 +123,26 @@ pub fn entry_json(bytes: &[u8]) -> Result<Value, ApiError> {
     }))
 }
 
-pub async fn entry(State(s): State<Shared>, Path(index): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn entry(
+    State(s): State<Shared>,
+    Path(index): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let i: u64 = index
         .parse()
         .ok()
         .filter(|_| index.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| ApiError(Problem::form(format!("entry index must be a non-negative integer, not {index:?}"))))?;
+        .ok_or_else(|| {
+            ApiError(Problem::form(format!(
+                "entry index must be a non-negative integer, not {index:?}"
+            )))
+        })?;
     blocking(move || {
-        let bytes = s.log.entry(i)?.ok_or_else(|| ApiError(Problem::not_found(format!("no entry {i}: the log has {} entries", s.log.size()))))?;
+        let bytes = s.log.entry(i)?.ok_or_else(|| {
+            ApiError(Problem::not_found(format!(
+                "no entry {i}: the log has {} entries",
+                s.log.size()
+            )))
+        })?;
         entry_json(&bytes).map(Json)
     })
     .await
@@ -118,13 +152,18 @@ pub async fn entries(State(s): State<Shared>, q: Params) -> Result<Json<Value>, 
     let start = param(&q, "start")?.unwrap_or(0);
     let limit = param(&q, "limit")?.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError(Problem::form(format!("limit must be between 1 and 1000, not {limit}"))));
+        return Err(ApiError(Problem::form(format!(
+            "limit must be between 1 and 1000, not {limit}"
+        ))));
     }
     blocking(move || {
         let size = s.log.size();
         let end = start.saturating_add(limit).min(size);
         let list = s.log.entries(start, end)?;
-        let items = list.iter().map(|b| entry_json(b)).collect::<Result<Vec<_>, _>>()?;
+        let items = list
+            .iter()
+            .map(|b| entry_json(b))
+            .collect::<Result<Vec<_>, _>>()?;
         let next = if end < size { json!(end) } else { Value::Null };
         Ok(Json(json!({"entries": items, "next": next})))
     })
@@ -141,8 +180,13 @@ pub async fn inclusion(State(s): State<Shared>, q: Params) -> Result<Json<Value>
         ))));
     }
     blocking(move || {
-        let proof = s.log.inclusion_proof(index, size).map_err(|e| ApiError(Problem::internal(e.to_string())))?;
-        Ok(Json(json!({"index": index, "size": size, "hashes": b64s(&proof)})))
+        let proof = s
+            .log
+            .inclusion_proof(index, size)
+            .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
+        Ok(Json(
+            json!({"index": index, "size": size, "hashes": b64s(&proof)}),
+        ))
     })
     .await
 }
@@ -157,8 +201,13 @@ pub async fn consistency(State(s): State<Shared>, q: Params) -> Result<Json<Valu
         ))));
     }
     blocking(move || {
-        let proof = s.log.consistency_proof(from, to).map_err(|e| ApiError(Problem::internal(e.to_string())))?;
-        Ok(Json(json!({"from": from, "to": to, "hashes": b64s(&proof)})))
+        let proof = s
+            .log
+            .consistency_proof(from, to)
+            .map_err(|e| ApiError(Problem::internal(e.to_string())))?;
+        Ok(Json(
+            json!({"from": from, "to": to, "hashes": b64s(&proof)}),
+        ))
     })
     .await
 }
@@ -197,7 +246,10 @@ pub async fn publishers(State(s): State<Shared>) -> Result<Json<Value>, ApiError
     .await
 }
 
-pub async fn publisher(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn publisher(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     blocking(move || Ok(Json(publisher_json(&load_publisher(&s, &id)?)))).await
 }
 
@@ -212,23 +264,41 @@ pub async fn operator(State(s): State<Shared>) -> Result<Json<Value>, ApiError> 
 /// A seal's status at the current size (spec 3.1): revealed, overdue, extended or open.
 pub fn seal_status(m: &Merged, last_date: &str) -> &'static str {
     match m {
-        Merged::Seal { revealed: Some(_), .. } => "revealed",
+        Merged::Seal {
+            revealed: Some(_), ..
+        } => "revealed",
         Merged::Seal { disclose_by, .. } if last_date > disclose_by.as_str() => "overdue",
         Merged::Seal { extensions, .. } if !extensions.is_empty() => "extended",
         _ => "open",
     }
 }
 
-pub async fn statement(State(s): State<Shared>, Path((id, sid)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn statement(
+    State(s): State<Shared>,
+    Path((id, sid)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         if sid.len() > MAX_NOTE_BYTES {
             return Err(ApiError(Problem::form("statement id too long")));
         }
         let r: StatementRef = state::decode(s.log.store.get(&state::id_key(&id, &sid))?)
-            .ok_or_else(|| ApiError(Problem::not_found(format!("publisher {id:?} has no statement {sid:?}"))))?;
-        let bytes = s.log.entry(r.index)?.ok_or_else(|| ApiError(Problem::not_found(format!("entry {} is not published yet", r.index))))?;
+            .ok_or_else(|| {
+                ApiError(Problem::not_found(format!(
+                    "publisher {id:?} has no statement {sid:?}"
+                )))
+            })?;
+        let bytes = s.log.entry(r.index)?.ok_or_else(|| {
+            ApiError(Problem::not_found(format!(
+                "entry {} is not published yet",
+                r.index
+            )))
+        })?;
         let merged: Option<Merged> = state::decode(s.log.store.get(&state::merged_key(&id, &sid))?);
-        let last_date = s.log.published().map(|p| entry::date_of(p.last_logged_at)).unwrap_or_default();
+        let last_date = s
+            .log
+            .published()
+            .map(|p| entry::date_of(p.last_logged_at))
+            .unwrap_or_default();
         let current = merged.map(|m| {
             let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
             if matches!(m, Merged::Seal { .. }) {

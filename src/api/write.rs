@@ -24,7 +24,9 @@ fn body_problem(e: BytesRejection) -> ApiError {
             statement::MAX_NOTE_BYTES
         )))
     } else {
-        ApiError(Problem::form(format!("could not read the request body: {e}")))
+        ApiError(Problem::form(format!(
+            "could not read the request body: {e}"
+        )))
     }
 }
 
@@ -44,7 +46,11 @@ async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checke
             .collect()
     })
     .await
-    .unwrap_or_else(|e| (0..n).map(|_| Err(Problem::internal(format!("worker failed: {e}")))).collect())
+    .unwrap_or_else(|e| {
+        (0..n)
+            .map(|_| Err(Problem::internal(format!("worker failed: {e}"))))
+            .collect()
+    })
 }
 
 /// Builds a receipt for an acknowledged entry from what is on disk.
@@ -59,7 +65,10 @@ pub fn receipt(s: &Shared, ack: &Ack) -> Result<Receipt, Problem> {
         .ok_or_else(|| fail(format!("entry {} not found", ack.index)))?;
     let e = entry::decode(&bytes).map_err(fail)?;
     let size = ack.checkpoint.size;
-    let proof = s.log.inclusion_proof(ack.index, size).map_err(|e| fail(e.to_string()))?;
+    let proof = s
+        .log
+        .inclusion_proof(ack.index, size)
+        .map_err(|e| fail(e.to_string()))?;
     Ok(Receipt {
         index: ack.index,
         leaf_hash: note::encode_b64(&merkle::leaf_hash(&bytes)),
@@ -69,7 +78,10 @@ pub fn receipt(s: &Shared, ack: &Ack) -> Result<Receipt, Problem> {
     })
 }
 
-async fn receipts(s: &Shared, acks: Vec<Result<Ack, Problem>>) -> Vec<Result<(Ack, Receipt), Problem>> {
+async fn receipts(
+    s: &Shared,
+    acks: Vec<Result<Ack, Problem>>,
+) -> Vec<Result<(Ack, Receipt), Problem>> {
     let s = s.clone();
     let n = acks.len();
     tokio::task::spawn_blocking(move || {
@@ -78,7 +90,11 @@ async fn receipts(s: &Shared, acks: Vec<Result<Ack, Problem>>) -> Vec<Result<(Ac
             .collect()
     })
     .await
-    .unwrap_or_else(|e| (0..n).map(|_| Err(Problem::internal(format!("worker failed: {e}")))).collect())
+    .unwrap_or_else(|e| {
+        (0..n)
+            .map(|_| Err(Problem::internal(format!("worker failed: {e}"))))
+            .collect()
+    })
 }
 
 fn status_of(ack: &Ack) -> StatusCode {
@@ -90,7 +106,10 @@ fn status_of(ack: &Ack) -> StatusCode {
 }
 
 /// Submits checked statements in order; refused-before-sequencing items keep their problem.
-async fn sequence(s: &Shared, checked: Vec<Result<verify::Checked, Problem>>) -> Vec<Result<(Ack, Receipt), Problem>> {
+async fn sequence(
+    s: &Shared,
+    checked: Vec<Result<verify::Checked, Problem>>,
+) -> Vec<Result<(Ack, Receipt), Problem>> {
     let mut slots: Vec<Option<Result<Ack, Problem>>> = Vec::with_capacity(checked.len());
     let mut items = Vec::new();
     for c in checked {
@@ -109,12 +128,21 @@ async fn sequence(s: &Shared, checked: Vec<Result<verify::Checked, Problem>>) ->
         .into_iter();
     let acks: Vec<Result<Ack, Problem>> = slots
         .into_iter()
-        .map(|slot| slot.unwrap_or_else(|| answers.next().unwrap_or_else(|| Err(Problem::internal("lost an answer")))))
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                answers
+                    .next()
+                    .unwrap_or_else(|| Err(Problem::internal("lost an answer")))
+            })
+        })
         .collect();
     receipts(s, acks).await
 }
 
-pub async fn submit(State(s): State<Shared>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn submit(
+    State(s): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(body_problem)?;
     if body.len() > statement::MAX_NOTE_BYTES {
         return Err(ApiError(Problem::too_large(format!(
@@ -124,28 +152,50 @@ pub async fn submit(State(s): State<Shared>, body: Result<Bytes, BytesRejection>
         ))));
     }
     let checked = check_all(&s, vec![body.to_vec()]).await;
-    let result = sequence(&s, checked).await.pop().unwrap_or_else(|| Err(Problem::internal("no answer")));
+    let result = sequence(&s, checked)
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(Problem::internal("no answer")));
     let (ack, receipt) = result?;
     Ok((status_of(&ack), Json(receipt)).into_response())
 }
 
-pub async fn submit_batch(State(s): State<Shared>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn submit_batch(
+    State(s): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(body_problem)?;
     if body.len() > MAX_BATCH_BYTES {
-        return Err(ApiError(Problem::too_large(format!("the batch is {} bytes; at most 8 MiB (8388608 bytes)", body.len()))));
+        return Err(ApiError(Problem::too_large(format!(
+            "the batch is {} bytes; at most 8 MiB (8388608 bytes)",
+            body.len()
+        ))));
     }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError(Problem::form(format!("the batch must be JSON {{\"statements\": [note, …]}}: {e}"))))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(Problem::form(format!(
+            "the batch must be JSON {{\"statements\": [note, …]}}: {e}"
+        )))
+    })?;
     let list = v
         .get("statements")
         .and_then(Value::as_array)
         .filter(|_| v.as_object().is_some_and(|o| o.len() == 1))
-        .ok_or_else(|| ApiError(Problem::form("the batch must be exactly {\"statements\": [note, …]}").at("/statements")))?;
+        .ok_or_else(|| {
+            ApiError(
+                Problem::form("the batch must be exactly {\"statements\": [note, …]}")
+                    .at("/statements"),
+            )
+        })?;
     if list.len() > MAX_BATCH_ITEMS {
-        return Err(ApiError(Problem::too_large(format!("the batch has {} statements; at most {MAX_BATCH_ITEMS}", list.len()))));
+        return Err(ApiError(Problem::too_large(format!(
+            "the batch has {} statements; at most {MAX_BATCH_ITEMS}",
+            list.len()
+        ))));
     }
     if list.is_empty() {
-        return Err(ApiError(Problem::form("the batch has no statements").at("/statements")));
+        return Err(ApiError(
+            Problem::form("the batch has no statements").at("/statements"),
+        ));
     }
     // Items that are not strings are refused in place; the others are checked in parallel.
     let mut notes = Vec::with_capacity(list.len());
@@ -161,7 +211,10 @@ pub async fn submit_batch(State(s): State<Shared>, body: Result<Bytes, BytesReje
     }
     let mut checked = check_all(&s, notes).await;
     for i in not_strings {
-        checked[i] = Err(Problem::form("each batch item must be a string holding one signed note").at(format!("/statements/{i}")));
+        checked[i] = Err(
+            Problem::form("each batch item must be a string holding one signed note")
+                .at(format!("/statements/{i}")),
+        );
     }
     let results: Vec<Value> = sequence(&s, checked)
         .await

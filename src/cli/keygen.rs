@@ -21,6 +21,10 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let file = a.file.unwrap_or_else(|| a.name.replace('/', "_"));
     let (skey, vkey) = keyfile::write_pair(&a.out, &file, &key)?;
     println!("{}", key.verifier());
-    eprintln!("wrote {} (secret, mode 0600) and {}", skey.display(), vkey.display());
+    eprintln!(
+        "wrote {} (secret, mode 0600) and {}",
+        skey.display(),
+        vkey.display()
+    );
     Ok(0)
 }

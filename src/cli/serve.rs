@@ -28,7 +28,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -43,7 +45,9 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             ..Default::default()
         },
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(service::serve(cfg, shutdown_signal()))?;
     Ok(0)
 }

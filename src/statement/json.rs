@@ -31,7 +31,11 @@ struct Parser<'a> {
 
 /// Parses exactly one JSON value spanning all of `text`.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
-    let mut p = Parser { s: text.as_bytes(), pos: 0, path: Vec::new() };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        pos: 0,
+        path: Vec::new(),
+    };
     let v = p.value(0)?;
     if p.pos != p.s.len() {
         return Err(p.err("unexpected text after the JSON value"));
@@ -46,8 +50,15 @@ pub fn pointer_token(t: &str) -> String {
 
 impl Parser<'_> {
     fn err(&self, detail: &str) -> JsonError {
-        let pointer: String = self.path.iter().map(|t| format!("/{}", pointer_token(t))).collect();
-        JsonError { detail: format!("{detail} (at byte {})", self.pos), pointer }
+        let pointer: String = self
+            .path
+            .iter()
+            .map(|t| format!("/{}", pointer_token(t)))
+            .collect();
+        JsonError {
+            detail: format!("{detail} (at byte {})", self.pos),
+            pointer,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -84,8 +95,13 @@ impl Parser<'_> {
             Some(b'f') => self.literal("false", Value::Bool(false)),
             Some(b'n') => self.literal("null", Value::Null),
             Some(b'0'..=b'9') => self.integer(),
-            Some(b'-') => Err(self.err("negative numbers are not allowed: integers are written 0|[1-9][0-9]*")),
-            Some(b' ' | b'\t' | b'\r' | b'\n') => Err(self.err("whitespace is not allowed in statement JSON")),
+            Some(b'-') => {
+                Err(self
+                    .err("negative numbers are not allowed: integers are written 0|[1-9][0-9]*"))
+            }
+            Some(b' ' | b'\t' | b'\r' | b'\n') => {
+                Err(self.err("whitespace is not allowed in statement JSON"))
+            }
             Some(_) => Err(self.err("expected a JSON value")),
             None => Err(self.err("truncated JSON")),
         }
@@ -172,7 +188,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("truncated \\u escape"))?;
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("truncated \\u escape"))?;
         let s = std::str::from_utf8(h).map_err(|_| self.err("invalid \\u escape"))?;
         if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(self.err("invalid \\u escape"));
@@ -193,7 +212,8 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            let run = std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| self.err("invalid UTF-8"))?;
+            let run = std::str::from_utf8(&self.s[start..self.pos])
+                .map_err(|_| self.err("invalid UTF-8"))?;
             if run.chars().any(|c| c.is_control()) {
                 return Err(self.err("control characters are not allowed"));
             }
@@ -228,15 +248,20 @@ impl Parser<'_> {
                             } else {
                                 hi
                             };
-                            let c = char::from_u32(cp).ok_or_else(|| self.err("invalid \\u escape"))?;
+                            let c =
+                                char::from_u32(cp).ok_or_else(|| self.err("invalid \\u escape"))?;
                             if c.is_control() {
-                                return Err(self.err("control characters are not allowed, escaped or not"));
+                                return Err(
+                                    self.err("control characters are not allowed, escaped or not")
+                                );
                             }
                             self.pos -= 1; // the shared increment below
                             c
                         }
                         Some(b'b' | b'f' | b'n' | b'r' | b't') => {
-                            return Err(self.err("control characters are not allowed, escaped or not"))
+                            return Err(
+                                self.err("control characters are not allowed, escaped or not")
+                            )
                         }
                         _ => return Err(self.err("invalid escape")),
                     };
@@ -255,7 +280,8 @@ mod tests {
 
     #[test]
     fn accepts_one_spelling() {
-        let v = parse(r#"{"a":[1,0,"x\u00e9\ud83d\ude00\"\\\/"],"b":{"c":null,"d":true}}"#).unwrap();
+        let v =
+            parse(r#"{"a":[1,0,"x\u00e9\ud83d\ude00\"\\\/"],"b":{"c":null,"d":true}}"#).unwrap();
         assert_eq!(v["a"][2], "xé😀\"\\/");
         assert_eq!(v["a"][0], 1);
     }
@@ -263,10 +289,23 @@ mod tests {
     #[test]
     fn refuses_the_lenient_spellings() {
         for bad in [
-            r#"{"a":1,"a":2}"#, r#"{"a":1.0}"#, r#"{"a":-1}"#, r#"{"a":01}"#, r#"{"a":1e3}"#,
-            r#"{"a":9007199254740992}"#, r#"{"a":"\ud800"}"#, r#"{"a":"\udc00x"}"#,
-            r#"{"a":"\u0001"}"#, r#"{"a":"\n"}"#, "{\"a\":\"\t\"}", r#"{"a": 1}"#, r#"{"a":1}x"#,
-            r#"{"a":tru}"#, r#"{"a":"x"#, r#"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]"#, "{\"a\":\"\u{85}\"}",
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":-1}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":9007199254740992}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\udc00x"}"#,
+            r#"{"a":"\u0001"}"#,
+            r#"{"a":"\n"}"#,
+            "{\"a\":\"\t\"}",
+            r#"{"a": 1}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":tru}"#,
+            r#"{"a":"x"#,
+            r#"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]"#,
+            "{\"a\":\"\u{85}\"}",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -45,8 +45,18 @@ pub enum Type {
 
 impl Type {
     pub const ALL: [Type; 12] = [
-        Type::Genesis, Type::Register, Type::Revoke, Type::Rotate, Type::Recover, Type::Request,
-        Type::Update, Type::Seal, Type::Extend, Type::Reveal, Type::Aggregate, Type::Band,
+        Type::Genesis,
+        Type::Register,
+        Type::Revoke,
+        Type::Rotate,
+        Type::Recover,
+        Type::Request,
+        Type::Update,
+        Type::Seal,
+        Type::Extend,
+        Type::Reveal,
+        Type::Aggregate,
+        Type::Band,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,7 +89,13 @@ impl Type {
     pub fn publisher_only(self) -> bool {
         matches!(
             self,
-            Type::Request | Type::Update | Type::Seal | Type::Extend | Type::Reveal | Type::Aggregate | Type::Band
+            Type::Request
+                | Type::Update
+                | Type::Seal
+                | Type::Extend
+                | Type::Reveal
+                | Type::Aggregate
+                | Type::Band
         )
     }
 }
@@ -148,7 +164,9 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Problem> {
     let text = n.text;
     let line = text.strip_suffix('\n').unwrap_or(text);
     if line.contains('\n') {
-        return Err(Problem::form("the statement text must be exactly one line of JSON followed by one newline"));
+        return Err(Problem::form(
+            "the statement text must be exactly one line of JSON followed by one newline",
+        ));
     }
     let value = json::parse(line).map_err(|e| {
         let mut p = Problem::form(format!("statement JSON: {}", e.detail));
@@ -162,8 +180,13 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Problem> {
     };
     for field in LOWERCASE_FIELDS {
         if let Some(Value::String(v)) = body.get(field) {
-            if v.bytes().any(|b| b.is_ascii_uppercase()) && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-                return Err(Problem::form(format!("{field} must be written in lowercase")).at(format!("/{field}")));
+            if v.bytes().any(|b| b.is_ascii_uppercase())
+                && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+            {
+                return Err(
+                    Problem::form(format!("{field} must be written in lowercase"))
+                        .at(format!("/{field}")),
+                );
             }
         }
     }

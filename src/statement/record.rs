@@ -47,7 +47,10 @@ pub fn check_band(body: &Value) -> Result<(), Problem> {
         let r = &body[f];
         if let (Some(min), Some(max)) = (r["min"].as_u64(), r["max"].as_u64()) {
             if min > max {
-                return Err(Problem::content(format!("{f}.min ({min}) exceeds {f}.max ({max})")).at(format!("/{f}/min")));
+                return Err(
+                    Problem::content(format!("{f}.min ({min}) exceeds {f}.max ({max})"))
+                        .at(format!("/{f}/min")),
+                );
             }
         }
     }
@@ -58,7 +61,9 @@ pub fn check_band(body: &Value) -> Result<(), Problem> {
 pub fn check_aggregate(body: &Value) -> Result<(), Problem> {
     if let (Some(p), Some(r)) = (body["produced"].as_u64(), body["requests"].as_u64()) {
         if p > r {
-            return Err(Problem::content(format!("produced ({p}) exceeds requests ({r})")).at("/produced"));
+            return Err(
+                Problem::content(format!("produced ({p}) exceeds requests ({r})")).at("/produced"),
+            );
         }
     }
     Ok(())
@@ -81,12 +86,21 @@ mod tests {
     #[test]
     fn record_rules() {
         let r = json!({"received_on": "2026-03-02", "responded_on": "2026-03-01"});
-        assert_eq!(check_record(&r, "").unwrap_err().pointer.as_deref(), Some("/responded_on"));
+        assert_eq!(
+            check_record(&r, "").unwrap_err().pointer.as_deref(),
+            Some("/responded_on")
+        );
         let r = json!({"data_categories": ["subscriber"], "produced": ["content"]});
-        assert_eq!(check_record(&r, "").unwrap_err().pointer.as_deref(), Some("/produced/0"));
+        assert_eq!(
+            check_record(&r, "").unwrap_err().pointer.as_deref(),
+            Some("/produced/0")
+        );
         let r = json!({"received_on": "2026-03-02"});
         assert!(check_received_by(&r, "2026-03-01", "").is_err());
         assert!(check_received_by(&r, "2026-03-02", "").is_ok());
-        assert!(check_band(&json!({"requests": {"min": 5, "max": 4}, "accounts": {"min": 0, "max": 0}})).is_err());
+        assert!(check_band(
+            &json!({"requests": {"min": 5, "max": 4}, "accounts": {"min": 0, "max": 0}})
+        )
+        .is_err());
     }
 }

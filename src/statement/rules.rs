@@ -29,16 +29,33 @@ impl Rules for LedgerRules {
     type Item = Checked;
     type Refusal = Problem;
 
-    fn admit(&mut self, item: Checked, at: Position, st: &mut StateView<'_>) -> Result<Admit, Problem> {
+    fn admit(
+        &mut self,
+        item: Checked,
+        at: Position,
+        st: &mut StateView<'_>,
+    ) -> Result<Admit, Problem> {
         // 3. duplicate: the same note bytes are already logged.
-        if let Some(i) = st.get(&state::dup_key(&item.parsed.note_hash)).map_err(store_err)? {
-            let index = std::str::from_utf8(&i).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        if let Some(i) = st
+            .get(&state::dup_key(&item.parsed.note_hash))
+            .map_err(store_err)?
+        {
+            let index = std::str::from_utf8(&i)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             return Ok(Admit::Duplicate(index));
         }
         if at.index == 0 && item.ty != Some(Type::Genesis) {
-            return Err(Problem::unavailable("the log is starting: its genesis entry is not logged yet"));
+            return Err(Problem::unavailable(
+                "the log is starting: its genesis entry is not logged yet",
+            ));
         }
-        let ctx = Ctx { rules: self, item: &item, at };
+        let ctx = Ctx {
+            rules: self,
+            item: &item,
+            at,
+        };
         let publisher = ctx.authority(st)?;
         ctx.content(st)?;
         ctx.order(st, publisher.as_ref())?;
@@ -58,15 +75,22 @@ struct Ctx<'a> {
 }
 
 fn get_publisher(st: &StateView<'_>, id: &str) -> Result<Option<PublisherState>, Problem> {
-    Ok(state::decode(st.get(&state::publisher_key(id)).map_err(store_err)?))
+    Ok(state::decode(
+        st.get(&state::publisher_key(id)).map_err(store_err)?,
+    ))
 }
 
 fn get_ref(st: &StateView<'_>, publisher: &str, id: &str) -> Result<Option<StatementRef>, Problem> {
-    Ok(state::decode(st.get(&state::id_key(publisher, id)).map_err(store_err)?))
+    Ok(state::decode(
+        st.get(&state::id_key(publisher, id)).map_err(store_err)?,
+    ))
 }
 
 fn get_merged(st: &StateView<'_>, publisher: &str, id: &str) -> Result<Option<Merged>, Problem> {
-    Ok(state::decode(st.get(&state::merged_key(publisher, id)).map_err(store_err)?))
+    Ok(state::decode(
+        st.get(&state::merged_key(publisher, id))
+            .map_err(store_err)?,
+    ))
 }
 
 impl Ctx<'_> {
@@ -77,7 +101,12 @@ impl Ctx<'_> {
     fn ty(&self) -> Result<Type, Problem> {
         match self.item.ty {
             Some(t) => Ok(t),
-            None => Err(self.item.content.clone().err().unwrap_or_else(|| Problem::content("unknown type").at("/type"))),
+            None => Err(self
+                .item
+                .content
+                .clone()
+                .err()
+                .unwrap_or_else(|| Problem::content("unknown type").at("/type"))),
         }
     }
 
@@ -91,17 +120,25 @@ impl Ctx<'_> {
     fn authority(&self, st: &StateView<'_>) -> Result<Option<PublisherState>, Problem> {
         let origin = &self.rules.origin;
         if self.p().str_field("log") != Some(origin.as_str()) {
-            return Err(Problem::authority(format!("log must be {origin:?}, the origin of this log")).at("/log"));
+            return Err(Problem::authority(format!(
+                "log must be {origin:?}, the origin of this log"
+            ))
+            .at("/log"));
         }
         let t = self.ty()?;
         let publisher = self.p().publisher().unwrap_or("");
         let operator = self.operator();
         if t == Type::Genesis {
             if self.at.index != 0 {
-                return Err(Problem::authority("a genesis statement can only be entry 0, which this log already has"));
+                return Err(Problem::authority(
+                    "a genesis statement can only be entry 0, which this log already has",
+                ));
             }
             if publisher != origin {
-                return Err(Problem::authority(format!("the genesis publisher must be the origin {origin:?}")).at("/publisher"));
+                return Err(Problem::authority(format!(
+                    "the genesis publisher must be the origin {origin:?}"
+                ))
+                .at("/publisher"));
             }
             let op = key_field(self.p(), "operator_key")?;
             self.signed_by(&[self.rules.log_key.clone(), op])?;
@@ -113,18 +150,31 @@ impl Ctx<'_> {
         if t.publisher_only() && publisher == operator {
             return Err(Problem::authority(format!("the operator cannot make {} statements: only a registered publisher records demands", t.name())).at("/publisher"));
         }
-        let state = get_publisher(st, publisher)?
-            .ok_or_else(|| Problem::authority(format!("unknown publisher {publisher:?}: it must first be registered by the operator")).at("/publisher"))?;
+        let state = get_publisher(st, publisher)?.ok_or_else(|| {
+            Problem::authority(format!(
+                "unknown publisher {publisher:?}: it must first be registered by the operator"
+            ))
+            .at("/publisher")
+        })?;
         if state.status == Status::Revoked && t != Type::Recover {
             return Err(Problem::authority(format!("publisher {publisher:?} is revoked: its keys are no longer accepted until it recovers with its recovery key")).at("/publisher"));
         }
         let current = |role: Role| {
             state.current(role).ok_or_else(|| {
-                Problem::authority(format!("publisher {publisher:?} has no {} key", if role == Role::Signing { "signing" } else { "recovery" }))
+                Problem::authority(format!(
+                    "publisher {publisher:?} has no {} key",
+                    if role == Role::Signing {
+                        "signing"
+                    } else {
+                        "recovery"
+                    }
+                ))
             })
         };
         let required = match t {
-            Type::Register | Type::Rotate => vec![current(Role::Signing)?, key_field(self.p(), "key")?],
+            Type::Register | Type::Rotate => {
+                vec![current(Role::Signing)?, key_field(self.p(), "key")?]
+            }
             Type::Recover => vec![current(Role::Recovery)?, key_field(self.p(), "key")?],
             _ => vec![current(Role::Signing)?],
         };
@@ -135,7 +185,10 @@ impl Ctx<'_> {
     /// The signature lines must be exactly `keys`, in order, each valid.
     fn signed_by(&self, keys: &[VerifierKey]) -> Result<(), Problem> {
         let lines = &self.p().signatures;
-        let names: Vec<String> = keys.iter().map(|k| format!("{}+{:08x}", k.name, k.id)).collect();
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{}+{:08x}", k.name, k.id))
+            .collect();
         if lines.len() != keys.len() {
             return Err(Problem::authority(format!(
                 "a {} statement carries exactly {} signature line(s), by {} in that order; this one has {}",
@@ -155,12 +208,20 @@ impl Ctx<'_> {
                     line.id
                 )));
             }
-            let pre = self.item.signatures.get(i).and_then(|c| c.iter().find(|(k, _)| k.key == key.key).map(|(_, ok)| *ok));
+            let pre = self
+                .item
+                .signatures
+                .get(i)
+                .and_then(|c| c.iter().find(|(k, _)| k.key == key.key).map(|(_, ok)| *ok));
             // A key that came into force after the statement was pre-checked (earlier in the
             // same batch) is verified here.
             let ok = pre.unwrap_or_else(|| key.verify(self.p().text().as_bytes(), &line.sig));
             if !ok {
-                return Err(Problem::authority(format!("signature line {} does not verify under {}", i + 1, names[i])));
+                return Err(Problem::authority(format!(
+                    "signature line {} does not verify under {}",
+                    i + 1,
+                    names[i]
+                )));
             }
         }
         Ok(())
@@ -174,15 +235,26 @@ impl Ctx<'_> {
         let date = entry::date_of(self.at.logged_at);
         let publisher = self.p().publisher().unwrap_or("");
         match t {
-            Type::Request => record::check_received_by(&Value::Object(self.p().body.clone()), &date, ""),
+            Type::Request => {
+                record::check_received_by(&Value::Object(self.p().body.clone()), &date, "")
+            }
             Type::Reveal => {
                 let rec = self.item.revealed.clone().unwrap_or(Value::Null);
                 record::check_received_by(&rec, &date, "/request").map_err(|p| p.at("/request"))?;
                 let of = self.p().str_field("of").unwrap_or("");
-                if let Some(Merged::Seal { commitment, kind, country, revealed: None, .. }) = get_merged(st, publisher, of)? {
+                if let Some(Merged::Seal {
+                    commitment,
+                    kind,
+                    country,
+                    revealed: None,
+                    ..
+                }) = get_merged(st, publisher, of)?
+                {
                     let salt_hex = self.p().str_field("salt").unwrap_or("");
                     let mut salt = [0u8; 32];
-                    hex::decode_to_slice(salt_hex, &mut salt).map_err(|_| Problem::content("salt must be 32 bytes of hex").at("/salt"))?;
+                    hex::decode_to_slice(salt_hex, &mut salt).map_err(|_| {
+                        Problem::content("salt must be 32 bytes of hex").at("/salt")
+                    })?;
                     let request = self.p().str_field("request").unwrap_or("");
                     let c = seal::commitment(&self.rules.origin, publisher, &salt, request);
                     if hex::encode(c) != commitment {
@@ -191,7 +263,10 @@ impl Ctx<'_> {
                     for (f, sealed) in [("kind", kind), ("country", country)] {
                         if let Some(s) = sealed {
                             if rec.get(f).and_then(Value::as_str) != Some(s.as_str()) {
-                                return Err(Problem::content(format!("the revealed record's {f} must be {s:?}, as the seal said")).at("/request"));
+                                return Err(Problem::content(format!(
+                                    "the revealed record's {f} must be {s:?}, as the seal said"
+                                ))
+                                .at("/request"));
                             }
                         }
                     }
@@ -221,14 +296,22 @@ impl Ctx<'_> {
         };
         let kind_kept = |before: &Value, after: &Value| {
             if before.get("kind") != after.get("kind") {
-                Err(Problem::content("a patch cannot change kind; record a new statement instead").at("/patch/kind"))
+                Err(
+                    Problem::content("a patch cannot change kind; record a new statement instead")
+                        .at("/patch/kind"),
+                )
             } else {
                 Ok(())
             }
         };
         let check_record = |before: &Value, after: &Value| -> Result<(), Problem> {
             kind_kept(before, after)?;
-            Schemas::get().check_record(after, "/patch").map_err(|p| Problem { detail: format!("the patched record would be invalid: {}", p.detail), ..p })?;
+            Schemas::get()
+                .check_record(after, "/patch")
+                .map_err(|p| Problem {
+                    detail: format!("the patched record would be invalid: {}", p.detail),
+                    ..p
+                })?;
             record::check_record(after, "/patch")?;
             record::check_received_by(after, &date, "/patch")
         };
@@ -239,13 +322,25 @@ impl Ctx<'_> {
                 check_record(record, &after)?;
                 let mut updates = updates.clone();
                 updates.push(idx);
-                Some(Merged::Request { record: after, updates })
+                Some(Merged::Request {
+                    record: after,
+                    updates,
+                })
             }
-            Merged::Seal { revealed: Some(r), updates, .. } => {
+            Merged::Seal {
+                revealed: Some(r),
+                updates,
+                ..
+            } => {
                 let after = apply(&r.record);
                 check_record(&r.record, &after)?;
                 let mut m2 = m.clone();
-                if let Merged::Seal { revealed: Some(rv), updates: u2, .. } = &mut m2 {
+                if let Merged::Seal {
+                    revealed: Some(rv),
+                    updates: u2,
+                    ..
+                } = &mut m2
+                {
                     rv.record = after;
                     *u2 = updates.iter().copied().chain([idx]).collect();
                 }
@@ -256,7 +351,12 @@ impl Ctx<'_> {
                 kind_kept(report, &after)?;
                 // Validate the patched report as a whole aggregate statement would be.
                 let mut whole = self.p().body.clone();
-                whole.retain(|k, _| matches!(k.as_str(), "v" | "log" | "publisher" | "seq" | "prev" | "id"));
+                whole.retain(|k, _| {
+                    matches!(
+                        k.as_str(),
+                        "v" | "log" | "publisher" | "seq" | "prev" | "id"
+                    )
+                });
                 whole.insert("type".into(), Value::from("aggregate"));
                 if let Value::Object(fields) = &after {
                     for (k, v) in fields {
@@ -267,10 +367,17 @@ impl Ctx<'_> {
                 Schemas::get()
                     .check_statement(Type::Aggregate, &whole)
                     .and_then(|_| record::check_aggregate(&whole))
-                    .map_err(|p| Problem { detail: format!("the patched report would be invalid: {}", p.detail), pointer: Some("/patch".into()), ..p })?;
+                    .map_err(|p| Problem {
+                        detail: format!("the patched report would be invalid: {}", p.detail),
+                        pointer: Some("/patch".into()),
+                        ..p
+                    })?;
                 let mut updates = updates.clone();
                 updates.push(idx);
-                Some(Merged::Aggregate { report: after, updates })
+                Some(Merged::Aggregate {
+                    report: after,
+                    updates,
+                })
             }
             _ => None,
         })
@@ -286,7 +393,9 @@ impl Ctx<'_> {
         let seq = self.p().u64_field("seq").unwrap_or(0);
         let prev = self.p().str_field("prev");
         let pid = self.p().publisher().unwrap_or("");
-        let head = publisher.map(|p| p.head.clone()).unwrap_or(Head { seq: 0, hash: None });
+        let head = publisher
+            .map(|p| p.head.clone())
+            .unwrap_or(Head { seq: 0, hash: None });
         if seq != head.seq + 1 || prev != head.hash.as_deref() {
             return Err(self.head_problem(
                 format!(
@@ -305,14 +414,27 @@ impl Ctx<'_> {
         }
         let key_taken = |field: &str| -> Result<(), Problem> {
             let k = key_field(self.p(), field)?;
-            if st.get(&state::pubkey_key(&k.public_bytes())).map_err(store_err)?.is_some() {
+            if st
+                .get(&state::pubkey_key(&k.public_bytes()))
+                .map_err(store_err)?
+                .is_some()
+            {
                 return Err(self.head_problem(format!("the public key in {field} is already registered in this log; every key must be new"), &head).at(format!("/{field}")));
             }
             Ok(())
         };
         let of = self.p().str_field("of").unwrap_or("");
         let target = || -> Result<Merged, Problem> {
-            get_merged(st, pid, of)?.ok_or_else(|| self.head_problem(format!("of names no statement of {pid:?} that a {} can refer to: {of}", t.name()), &head).at("/of"))
+            get_merged(st, pid, of)?.ok_or_else(|| {
+                self.head_problem(
+                    format!(
+                        "of names no statement of {pid:?} that a {} can refer to: {of}",
+                        t.name()
+                    ),
+                    &head,
+                )
+                .at("/of")
+            })
         };
         match t {
             Type::Genesis => {}
@@ -361,7 +483,11 @@ impl Ctx<'_> {
     }
 
     /// Records the statement's effects.
-    fn apply(&self, st: &mut StateView<'_>, publisher: Option<PublisherState>) -> Result<(), Problem> {
+    fn apply(
+        &self,
+        st: &mut StateView<'_>,
+        publisher: Option<PublisherState>,
+    ) -> Result<(), Problem> {
         let t = self.ty()?;
         let idx = self.at.index;
         let p = self.p();
@@ -370,13 +496,25 @@ impl Ctx<'_> {
         let next = idx + 1;
         let hash = Some(hex::encode(p.hash));
         st.put(state::dup_key(&p.note_hash), idx.to_string().into_bytes());
-        st.put(state::id_key(&pid, &id), state::encode(&StatementRef { index: idx, kind: t.name().into() }));
+        st.put(
+            state::id_key(&pid, &id),
+            state::encode(&StatementRef {
+                index: idx,
+                kind: t.name().into(),
+            }),
+        );
         if let Some(mut me) = publisher.clone() {
-            me.head = Head { seq: me.head.seq + 1, hash: hash.clone() };
+            me.head = Head {
+                seq: me.head.seq + 1,
+                hash: hash.clone(),
+            };
             match t {
                 Type::Rotate | Type::Recover => {
                     let k = key_field(p, "key")?;
-                    st.put(state::pubkey_key(&k.public_bytes()), me.id.clone().into_bytes());
+                    st.put(
+                        state::pubkey_key(&k.public_bytes()),
+                        me.id.clone().into_bytes(),
+                    );
                     me.replace_key(Role::Signing, k.to_string(), next);
                     me.status = Status::Active;
                 }
@@ -389,14 +527,25 @@ impl Ctx<'_> {
         match t {
             Type::Genesis => {
                 let op = key_field(p, "operator_key")?;
-                st.put(state::pubkey_key(&self.rules.log_key.public_bytes()), self.rules.origin.clone().into_bytes());
-                st.put(state::pubkey_key(&op.public_bytes()), self.operator().into_bytes());
+                st.put(
+                    state::pubkey_key(&self.rules.log_key.public_bytes()),
+                    self.rules.origin.clone().into_bytes(),
+                );
+                st.put(
+                    state::pubkey_key(&op.public_bytes()),
+                    self.operator().into_bytes(),
+                );
                 let operator = PublisherState {
                     id: self.operator(),
                     name: format!("Operator of {}", self.rules.origin),
                     url: None,
                     status: Status::Active,
-                    keys: vec![state::KeyPeriod { vkey: op.to_string(), role: Role::Signing, from: next, until: None }],
+                    keys: vec![state::KeyPeriod {
+                        vkey: op.to_string(),
+                        role: Role::Signing,
+                        from: next,
+                        until: None,
+                    }],
                     head: Head { seq: 0, hash: None },
                     registered_at: idx,
                 };
@@ -406,16 +555,32 @@ impl Ctx<'_> {
                 let subject = str_opt("subject").unwrap_or_default();
                 let key = key_field(p, "key")?;
                 let rec = key_field(p, "recovery_key")?;
-                st.put(state::pubkey_key(&key.public_bytes()), subject.clone().into_bytes());
-                st.put(state::pubkey_key(&rec.public_bytes()), subject.clone().into_bytes());
+                st.put(
+                    state::pubkey_key(&key.public_bytes()),
+                    subject.clone().into_bytes(),
+                );
+                st.put(
+                    state::pubkey_key(&rec.public_bytes()),
+                    subject.clone().into_bytes(),
+                );
                 let new = PublisherState {
                     id: subject.clone(),
                     name: str_opt("name").unwrap_or_default(),
                     url: str_opt("url"),
                     status: Status::Active,
                     keys: vec![
-                        state::KeyPeriod { vkey: key.to_string(), role: Role::Signing, from: next, until: None },
-                        state::KeyPeriod { vkey: rec.to_string(), role: Role::Recovery, from: next, until: None },
+                        state::KeyPeriod {
+                            vkey: key.to_string(),
+                            role: Role::Signing,
+                            from: next,
+                            until: None,
+                        },
+                        state::KeyPeriod {
+                            vkey: rec.to_string(),
+                            role: Role::Recovery,
+                            from: next,
+                            until: None,
+                        },
                     ],
                     head: Head { seq: 0, hash: None },
                     registered_at: idx,
@@ -430,7 +595,10 @@ impl Ctx<'_> {
                 }
             }
             Type::Request => {
-                let m = Merged::Request { record: record::record_of_request(&p.body), updates: vec![] };
+                let m = Merged::Request {
+                    record: record::record_of_request(&p.body),
+                    updates: vec![],
+                };
                 st.put(state::merged_key(&pid, &id), state::encode(&m));
             }
             Type::Seal => {
@@ -452,12 +620,22 @@ impl Ctx<'_> {
                     return Err(Problem::order(format!("of names no statement: {of}")).at("/of"));
                 };
                 match (t, &mut m) {
-                    (Type::Extend, Merged::Seal { disclose_by, extensions, .. }) => {
+                    (
+                        Type::Extend,
+                        Merged::Seal {
+                            disclose_by,
+                            extensions,
+                            ..
+                        },
+                    ) => {
                         *disclose_by = str_opt("disclose_by").unwrap_or_default();
                         extensions.push(idx);
                     }
                     (Type::Reveal, Merged::Seal { revealed, .. }) => {
-                        *revealed = Some(Revealed { index: idx, record: self.item.revealed.clone().unwrap_or(Value::Null) });
+                        *revealed = Some(Revealed {
+                            index: idx,
+                            record: self.item.revealed.clone().unwrap_or(Value::Null),
+                        });
                     }
                     (Type::Update, _) => {
                         if let Some(after) = self.patched(&m)? {
@@ -470,14 +648,35 @@ impl Ctx<'_> {
             }
             Type::Aggregate => {
                 let mut report = p.body.clone();
-                report.retain(|k, _| matches!(k.as_str(), "period" | "country" | "kind" | "service" | "requests" | "targets" | "produced"));
-                let m = Merged::Aggregate { report: Value::Object(report), updates: vec![] };
+                report.retain(|k, _| {
+                    matches!(
+                        k.as_str(),
+                        "period"
+                            | "country"
+                            | "kind"
+                            | "service"
+                            | "requests"
+                            | "targets"
+                            | "produced"
+                    )
+                });
+                let m = Merged::Aggregate {
+                    report: Value::Object(report),
+                    updates: vec![],
+                };
                 st.put(state::merged_key(&pid, &id), state::encode(&m));
             }
             Type::Band => {
                 let mut report = body.as_object().cloned().unwrap_or_default();
-                report.retain(|k, _| matches!(k.as_str(), "period" | "category" | "requests" | "accounts"));
-                st.put(state::merged_key(&pid, &id), state::encode(&Merged::Band { report: Value::Object(report) }));
+                report.retain(|k, _| {
+                    matches!(k.as_str(), "period" | "category" | "requests" | "accounts")
+                });
+                st.put(
+                    state::merged_key(&pid, &id),
+                    state::encode(&Merged::Band {
+                        report: Value::Object(report),
+                    }),
+                );
             }
             Type::Rotate | Type::Recover => {}
         }

@@ -13,11 +13,23 @@ use std::sync::OnceLock;
 
 /// Every schema file, by name.
 pub const FILES: [(&str, &str); 17] = [
-    ("countries.json", include_str!("../../schemas/countries.json")),
+    (
+        "countries.json",
+        include_str!("../../schemas/countries.json"),
+    ),
     ("defs.json", include_str!("../../schemas/defs.json")),
-    ("statement-common.json", include_str!("../../schemas/statement-common.json")),
-    ("request-record.json", include_str!("../../schemas/request-record.json")),
-    ("request-record-strict.json", include_str!("../../schemas/request-record-strict.json")),
+    (
+        "statement-common.json",
+        include_str!("../../schemas/statement-common.json"),
+    ),
+    (
+        "request-record.json",
+        include_str!("../../schemas/request-record.json"),
+    ),
+    (
+        "request-record-strict.json",
+        include_str!("../../schemas/request-record-strict.json"),
+    ),
     ("genesis.json", include_str!("../../schemas/genesis.json")),
     ("register.json", include_str!("../../schemas/register.json")),
     ("revoke.json", include_str!("../../schemas/revoke.json")),
@@ -28,7 +40,10 @@ pub const FILES: [(&str, &str); 17] = [
     ("seal.json", include_str!("../../schemas/seal.json")),
     ("extend.json", include_str!("../../schemas/extend.json")),
     ("reveal.json", include_str!("../../schemas/reveal.json")),
-    ("aggregate.json", include_str!("../../schemas/aggregate.json")),
+    (
+        "aggregate.json",
+        include_str!("../../schemas/aggregate.json"),
+    ),
     ("band.json", include_str!("../../schemas/band.json")),
 ];
 
@@ -62,7 +77,10 @@ impl Schemas {
         for t in Type::ALL {
             by_type.push((t, compile(&format!("{}.json", t.name()))?));
         }
-        Ok(Schemas { by_type, record: compile("request-record-strict.json")? })
+        Ok(Schemas {
+            by_type,
+            record: compile("request-record-strict.json")?,
+        })
     }
 
     /// The compiled schemas. They are part of the binary and checked by the tests, so a
@@ -99,11 +117,20 @@ fn first_error(v: &Validator, instance: &Value, schema: &str, prefix: &str) -> R
     let mut unevaluated = None;
     for e in v.iter_errors(instance) {
         let pointer = format!("{prefix}{}", e.instance_path);
-        let is_uneval = matches!(e.kind, jsonschema::error::ValidationErrorKind::UnevaluatedProperties { .. });
+        let is_uneval = matches!(
+            e.kind,
+            jsonschema::error::ValidationErrorKind::UnevaluatedProperties { .. }
+        );
         let detail = if is_uneval {
-            format!("unknown field(s) at '{}': {e}; remove them (schemas/{schema})", if pointer.is_empty() { "/" } else { &pointer })
+            format!(
+                "unknown field(s) at '{}': {e}; remove them (schemas/{schema})",
+                if pointer.is_empty() { "/" } else { &pointer }
+            )
         } else {
-            format!("'{}': {e} (schemas/{schema})", if pointer.is_empty() { "/" } else { &pointer })
+            format!(
+                "'{}': {e} (schemas/{schema})",
+                if pointer.is_empty() { "/" } else { &pointer }
+            )
         };
         let p = Problem::content(detail).at(pointer);
         if !is_uneval {

@@ -70,10 +70,19 @@ impl PublisherState {
 
     /// Ends the current key of `role` at `until` and starts `vkey` from there.
     pub fn replace_key(&mut self, role: Role, vkey: String, at: u64) {
-        for k in self.keys.iter_mut().filter(|k| k.role == role && k.until.is_none()) {
+        for k in self
+            .keys
+            .iter_mut()
+            .filter(|k| k.role == role && k.until.is_none())
+        {
             k.until = Some(at);
         }
-        self.keys.push(KeyPeriod { vkey, role, from: at, until: None });
+        self.keys.push(KeyPeriod {
+            vkey,
+            role,
+            from: at,
+            until: None,
+        });
     }
 }
 

@@ -30,10 +30,14 @@ pub trait KeyLookup {
 
 /// Parses a key field of the statement (`key`, `recovery_key`, `operator_key`).
 pub fn key_field(parsed: &Parsed, field: &str) -> Result<VerifierKey, Problem> {
-    let text = parsed
-        .str_field(field)
-        .ok_or_else(|| Problem::content(format!("{field} is required: a verifier key <name>+<key id>+<base64>")).at(format!("/{field}")))?;
-    VerifierKey::parse(text).map_err(|e| Problem::content(format!("{field}: {e}")).at(format!("/{field}")))
+    let text = parsed.str_field(field).ok_or_else(|| {
+        Problem::content(format!(
+            "{field} is required: a verifier key <name>+<key id>+<base64>"
+        ))
+        .at(format!("/{field}"))
+    })?;
+    VerifierKey::parse(text)
+        .map_err(|e| Problem::content(format!("{field}: {e}")).at(format!("/{field}")))
 }
 
 /// The key fields a type carries and the name each must have.
@@ -49,7 +53,12 @@ fn key_fields(t: Type, parsed: &Parsed, origin: &str) -> Vec<(&'static str, Stri
 }
 
 /// Runs the order-free checks.
-pub fn check(parsed: Parsed, keys: &dyn KeyLookup, origin: &str, log_key: &VerifierKey) -> Result<Checked, StoreError> {
+pub fn check(
+    parsed: Parsed,
+    keys: &dyn KeyLookup,
+    origin: &str,
+    log_key: &VerifierKey,
+) -> Result<Checked, StoreError> {
     let ty = parsed.statement_type();
     let mut body_keys = Vec::new();
     if let Some(t) = ty {
@@ -86,14 +95,24 @@ pub fn check(parsed: Parsed, keys: &dyn KeyLookup, origin: &str, log_key: &Verif
         None => (
             Err(Problem::content(format!(
                 "type must be one of {}",
-                Type::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                Type::ALL
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
             .at("/type")),
             None,
         ),
         Some(t) => content(t, &parsed, origin),
     };
-    Ok(Checked { parsed, ty, signatures, content, revealed })
+    Ok(Checked {
+        parsed,
+        ty,
+        signatures,
+        content,
+        revealed,
+    })
 }
 
 fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Option<Value>) {
@@ -107,7 +126,11 @@ fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Opti
             Err(p) => return (Err(p), None),
             Ok(k) if k.name != name => {
                 return (
-                    Err(Problem::content(format!("{field} is named {:?} but must be named {name:?}", k.name)).at(format!("/{field}"))),
+                    Err(Problem::content(format!(
+                        "{field} is named {:?} but must be named {name:?}",
+                        k.name
+                    ))
+                    .at(format!("/{field}"))),
                     None,
                 )
             }
@@ -122,10 +145,22 @@ fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Opti
             let text = parsed.str_field("request").unwrap_or("");
             let rec = match json::parse(text) {
                 Ok(v @ Value::Object(_)) => v,
-                Ok(_) => return (Err(Problem::content("request must hold a JSON object: the revealed request record").at("/request")), None),
+                Ok(_) => {
+                    return (
+                        Err(Problem::content(
+                            "request must hold a JSON object: the revealed request record",
+                        )
+                        .at("/request")),
+                        None,
+                    )
+                }
                 Err(e) => {
                     return (
-                        Err(Problem::content(format!("request must be one line of strict JSON: {} at {}", e.detail, e.pointer)).at("/request")),
+                        Err(Problem::content(format!(
+                            "request must be one line of strict JSON: {} at {}",
+                            e.detail, e.pointer
+                        ))
+                        .at("/request")),
                         None,
                     )
                 }
@@ -135,7 +170,11 @@ fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Opti
                 .check_record(&rec, "")
                 .and_then(|_| record::check_record(&rec, ""))
                 .map_err(|p| Problem {
-                    detail: format!("the revealed request record is invalid at '{}': {}", p.pointer.as_deref().unwrap_or(""), p.detail),
+                    detail: format!(
+                        "the revealed request record is invalid at '{}': {}",
+                        p.pointer.as_deref().unwrap_or(""),
+                        p.detail
+                    ),
                     pointer: Some("/request".into()),
                     ..p
                 });

@@ -23,7 +23,10 @@ pub struct FaultyStore<S> {
 
 impl<S: Store> FaultyStore<S> {
     pub fn new(inner: S) -> FaultyStore<S> {
-        FaultyStore { inner, fault: AtomicU8::new(0) }
+        FaultyStore {
+            inner,
+            fault: AtomicU8::new(0),
+        }
     }
 
     pub fn set(&self, f: Fault) {
@@ -34,7 +37,9 @@ impl<S: Store> FaultyStore<S> {
 impl<S: Store> Store for FaultyStore<S> {
     fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
         match self.fault.load(Ordering::SeqCst) {
-            1 => Err(StoreError::Io("injected write failure: no space left on device".into())),
+            1 => Err(StoreError::Io(
+                "injected write failure: no space left on device".into(),
+            )),
             2 => {
                 self.inner.commit(batch)?;
                 Err(StoreError::Io("injected fsync failure".into()))

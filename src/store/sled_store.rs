@@ -88,7 +88,9 @@ impl SledStore {
             let item = item.map_err(io)?;
             let name = item.file_name();
             if !synced.contains(&name) {
-                File::open(item.path()).and_then(|f| f.sync_data()).map_err(io)?;
+                File::open(item.path())
+                    .and_then(|f| f.sync_data())
+                    .map_err(io)?;
                 any_new = true;
             }
             seen.insert(name);
@@ -172,10 +174,7 @@ impl Store for SledStore {
     fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.db
             .scan_prefix(state_key(prefix))
-            .map(|kv| {
-                kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec()))
-                    .map_err(io)
-            })
+            .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
             .collect()
     }
 }

@@ -32,7 +32,8 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -49,11 +50,22 @@ impl TestLog {
     pub async fn with_store(store: Arc<dyn Store>, dir: tempfile::TempDir) -> TestLog {
         let log_key = SecretKey::generate(ORIGIN).unwrap();
         let op_key = SecretKey::generate(&format!("{ORIGIN}/operator")).unwrap();
-        let cfg = sequencer::Config { max_wait: std::time::Duration::from_millis(2), ..Default::default() };
+        let cfg = sequencer::Config {
+            max_wait: std::time::Duration::from_millis(2),
+            ..Default::default()
+        };
         let log_key2 = SecretKey::parse(&log_key.to_text()).unwrap();
-        let service = Service::open_with(store, log_key2, &op_key, cfg).await.unwrap();
+        let service = Service::open_with(store, log_key2, &op_key, cfg)
+            .await
+            .unwrap();
         let router = service.router();
-        TestLog { service, router, log_key, op_key, dir }
+        TestLog {
+            service,
+            router,
+            log_key,
+            op_key,
+            dir,
+        }
     }
 
     pub fn vkey(&self) -> VerifierKey {
@@ -61,13 +73,31 @@ impl TestLog {
     }
 
     pub async fn call(&self, method: &str, uri: &str, body: impl Into<Body>) -> Resp {
-        let req = Request::builder().method(method).uri(uri).body(body.into()).unwrap();
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(body.into())
+            .unwrap();
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let content_type = headers.get("content-type").map(|v| v.to_str().unwrap_or("").to_string()).unwrap_or_default();
-        let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Resp { status, content_type, headers, body }
+        let content_type = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            content_type,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, uri: &str) -> Resp {
@@ -75,7 +105,8 @@ impl TestLog {
     }
 
     pub async fn post(&self, note: &str) -> Resp {
-        self.call("POST", "/api/v1/statements", note.to_string()).await
+        self.call("POST", "/api/v1/statements", note.to_string())
+            .await
     }
 
     pub async fn post_batch(&self, notes: &[String]) -> Resp {
@@ -89,7 +120,10 @@ impl TestLog {
 
     /// The operator as a chain-keeping signer.
     pub fn operator(&self) -> Signer {
-        Signer::new(&format!("{ORIGIN}/operator"), SecretKey::parse(&self.op_key.to_text()).unwrap())
+        Signer::new(
+            &format!("{ORIGIN}/operator"),
+            SecretKey::parse(&self.op_key.to_text()).unwrap(),
+        )
     }
 
     /// Registers a publisher; returns its signer (with its recovery key).
@@ -121,7 +155,13 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(id: &str, key: SecretKey) -> Signer {
-        Signer { id: id.into(), key, recovery: None, seq: 0, prev: None }
+        Signer {
+            id: id.into(),
+            key,
+            recovery: None,
+            seq: 0,
+            prev: None,
+        }
     }
 
     /// A statement body of `type` with the common fields filled in for the next position.
