@@ -2,7 +2,7 @@
 //! and checking and keeping receipts.
 
 use crate::keyfile;
-use crate::note::{self, SecretKey, VerifierKey};
+use crate::note::{SecretKey, VerifierKey};
 use crate::receipt::Receipt;
 use crate::statement;
 use anyhow::{anyhow, bail, Context};
@@ -90,14 +90,8 @@ impl Conn {
         let origin = log_key.name.clone();
         let operator = publisher == statement::state::operator_id(&origin);
         let (seq, prev) = self.head(publisher, operator)?;
-        let id = uuid::Uuid::now_v7().to_string();
-        let mut body = json!({"v": 1, "log": origin, "publisher": publisher, "seq": seq + 1, "prev": prev, "id": id, "type": ty});
-        if let Value::Object(f) = fields {
-            for (k, v) in f {
-                body[k] = v;
-            }
-        }
-        let note = note::sign(&statement::text_of(&body), signers)?;
+        let mut chain = statement::chain::Chain::new(&origin, publisher, seq, prev);
+        let (note, id) = chain.sign_next(ty, fields, signers)?;
         let receipt = self.post(&note)?;
         receipt
             .verify(&log_key, Some(&note))

@@ -9,6 +9,7 @@
 //! Nothing here does I/O: the state is read and written through the sequencer's
 //! [`crate::sequencer::StateView`].
 
+pub mod chain;
 pub mod json;
 pub mod record;
 pub mod rules;
