@@ -4,6 +4,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod cli;
+pub mod demo;
 pub mod entry;
 pub mod keyfile;
 pub mod log;

@@ -64,6 +64,24 @@ impl StateView<'_> {
     }
 }
 
+/// Decides on one item against a store's state outside the sequencer (the auditor's replay):
+/// returns the decision and the state changes it makes.
+pub fn admit_one<R: Rules>(
+    rules: &mut R,
+    store: &dyn Store,
+    item: R::Item,
+    at: Position,
+) -> Result<(Admit, Vec<(Vec<u8>, Option<Vec<u8>>)>), R::Refusal> {
+    let empty = BTreeMap::new();
+    let mut view = StateView {
+        store,
+        batch: &empty,
+        item: BTreeMap::new(),
+    };
+    let admit = rules.admit(item, at, &mut view)?;
+    Ok((admit, view.item.into_iter().collect()))
+}
+
 /// The statement layer's hook into the writer: ordering checks and state changes, which can
 /// only be decided in log order. Everything that can be checked without the state (syntax,
 /// schemas, most signatures) happens before an item reaches the channel.

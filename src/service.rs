@@ -26,6 +26,8 @@ pub struct Config {
     pub listen: String,
     pub origin: String,
     pub sequencer: sequencer::Config,
+    /// Fill an empty log with synthetic demo statements.
+    pub demo: bool,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             origin: DEFAULT_ORIGIN.into(),
             sequencer: sequencer::Config::default(),
+            demo: false,
         }
     }
 }
@@ -179,6 +182,16 @@ pub async fn serve(
         tracing::warn!("using the default origin {DEFAULT_ORIGIN:?}: fine for local use only; set --origin for a public log");
     }
     let service = Service::open(&cfg).await?;
+    if cfg.demo {
+        let op_key = keyfile::read_secret(&cfg.keys.join("operator.key"))?;
+        match crate::demo::populate(&service.state, &cfg.keys, &op_key).await {
+            Ok(n) => println!(
+                "candor: logged {n} synthetic demo statements (publisher keys in {})",
+                cfg.keys.join("demo").display()
+            ),
+            Err(e) => tracing::warn!("{e:#}"),
+        }
+    }
     let addr: SocketAddr = cfg
         .listen
         .parse()

@@ -139,6 +139,13 @@ async fn sequence(
     receipts(s, acks).await
 }
 
+/// Submits notes in order through the same checks as the HTTP routes (for in-process
+/// publishing, such as the demo).
+pub async fn submit_notes(s: &Shared, notes: Vec<String>) -> Vec<Result<(Ack, Receipt), Problem>> {
+    let checked = check_all(s, notes.into_iter().map(String::into_bytes).collect()).await;
+    sequence(s, checked).await
+}
+
 pub async fn submit(
     State(s): State<Shared>,
     body: Result<Bytes, BytesRejection>,

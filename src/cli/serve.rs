@@ -24,6 +24,10 @@ pub struct Args {
     /// Longest wait, in milliseconds, for a batch to fill after its first statement.
     #[arg(long, env = "CANDOR_BATCH_WAIT_MS", default_value_t = 10)]
     pub batch_wait_ms: u64,
+    /// On an empty data directory, log a few hundred clearly synthetic statements from three
+    /// example publishers, to see a living log.
+    #[arg(long, env = "CANDOR_DEMO")]
+    pub demo: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
@@ -44,6 +48,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             max_wait: Duration::from_millis(a.batch_wait_ms),
             ..Default::default()
         },
+        demo: a.demo,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

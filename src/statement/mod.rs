@@ -12,6 +12,7 @@
 pub mod chain;
 pub mod json;
 pub mod record;
+pub mod replay;
 pub mod rules;
 pub mod schema;
 pub mod seal;

@@ -7,6 +7,7 @@
 //! holds either all of a batch or none of it.
 
 pub mod faulty;
+pub mod memory;
 pub mod sled_store;
 
 use crate::merkle::{Hash, NodeId};
