@@ -7,7 +7,8 @@ use jsonschema::{Draft, Resource, Validator};
 use serde_json::{json, Value};
 
 fn openapi() -> Value {
-    let text = std::fs::read_to_string(format!("{}/openapi.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/openapi.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
     serde_yaml::from_str(&text).unwrap()
 }
 
@@ -36,16 +37,31 @@ fn component(name: &str) -> Validator {
     let mut opts = jsonschema::options().with_draft(Draft::Draft202012);
     for (file, text) in candor::statement::schema::FILES {
         let v: Value = serde_json::from_str(text).unwrap();
-        opts = opts.with_resource(format!("https://candor.dev/schemas/{file}"), Resource::from_contents(v).unwrap());
+        opts = opts.with_resource(
+            format!("https://candor.dev/schemas/{file}"),
+            Resource::from_contents(v).unwrap(),
+        );
     }
-    opts = opts.with_resource("https://candor.dev/openapi.yaml", Resource::from_contents(openapi()).unwrap());
-    opts.build(&json!({"$ref": format!("https://candor.dev/openapi.yaml#/components/schemas/{name}")})).unwrap()
+    opts = opts.with_resource(
+        "https://candor.dev/openapi.yaml",
+        Resource::from_contents(openapi()).unwrap(),
+    );
+    opts.build(
+        &json!({"$ref": format!("https://candor.dev/openapi.yaml#/components/schemas/{name}")}),
+    )
+    .unwrap()
 }
 
 fn check(name: &str, v: &Value) {
     let validator = component(name);
-    let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{name} does not match openapi.yaml: {errors:?}\n{v}");
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} does not match openapi.yaml: {errors:?}\n{v}"
+    );
 }
 
 #[tokio::test]
@@ -54,21 +70,52 @@ async fn responses_match_the_openapi_schemas() {
     let mut op = log.operator();
     let mut acme = log.register(&mut op, "acme.example").await;
     let n = acme.next("request", user_data("DE"));
-    let id = serde_json::from_str::<Value>(n.lines().next().unwrap()).unwrap()["id"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<Value>(n.lines().next().unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = log.post(&n).await;
     check("Receipt", &r.json());
     let bad = acme.body("request", user_data("DE"));
-    let r = log.post_batch(&[acme.next("request", takedown("FR")), acme.sign(&bad)]).await;
+    let r = log
+        .post_batch(&[acme.next("request", takedown("FR")), acme.sign(&bad)])
+        .await;
     check("BatchResult", &r.json());
     check("Entry", &log.get("/api/v1/entries/2").await.json());
-    check("EntryPage", &log.get("/api/v1/entries?start=0&limit=10").await.json());
+    check(
+        "EntryPage",
+        &log.get("/api/v1/entries?start=0&limit=10").await.json(),
+    );
     check("PublisherList", &log.get("/api/v1/publishers").await.json());
-    check("Publisher", &log.get("/api/v1/publishers/acme.example").await.json());
+    check(
+        "Publisher",
+        &log.get("/api/v1/publishers/acme.example").await.json(),
+    );
     check("Publisher", &log.get("/api/v1/operator").await.json());
-    check("StatementView", &log.get(&format!("/api/v1/publishers/acme.example/statements/{id}")).await.json());
-    check("InclusionProof", &log.get("/api/v1/proof/inclusion?index=1&size=3").await.json());
-    check("ConsistencyProof", &log.get("/api/v1/proof/consistency?from=1&to=3").await.json());
-    for uri in ["/api/v1/entries/999", "/api/v1/proof/inclusion?index=9", "/nope", "/tile/0/1"] {
+    check(
+        "StatementView",
+        &log.get(&format!("/api/v1/publishers/acme.example/statements/{id}"))
+            .await
+            .json(),
+    );
+    check(
+        "InclusionProof",
+        &log.get("/api/v1/proof/inclusion?index=1&size=3")
+            .await
+            .json(),
+    );
+    check(
+        "ConsistencyProof",
+        &log.get("/api/v1/proof/consistency?from=1&to=3")
+            .await
+            .json(),
+    );
+    for uri in [
+        "/api/v1/entries/999",
+        "/api/v1/proof/inclusion?index=9",
+        "/nope",
+        "/tile/0/1",
+    ] {
         let r = log.get(uri).await;
         check("Problem", &r.json());
     }

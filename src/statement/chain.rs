@@ -17,12 +17,22 @@ pub struct Chain {
 
 impl Chain {
     pub fn new(origin: &str, publisher: &str, seq: u64, prev: Option<String>) -> Chain {
-        Chain { origin: origin.into(), publisher: publisher.into(), seq, prev }
+        Chain {
+            origin: origin.into(),
+            publisher: publisher.into(),
+            seq,
+            prev,
+        }
     }
 
     /// Builds and signs the next statement of type `ty` with `fields`, and moves the chain on
     /// (call [`Chain::rewind`] if the log refuses it). Returns the note and the statement id.
-    pub fn sign_next(&mut self, ty: &str, fields: Value, signers: &[&SecretKey]) -> Result<(String, String), NoteError> {
+    pub fn sign_next(
+        &mut self,
+        ty: &str,
+        fields: Value,
+        signers: &[&SecretKey],
+    ) -> Result<(String, String), NoteError> {
         let id = uuid::Uuid::now_v7().to_string();
         let mut body = json!({
             "v": 1, "log": self.origin, "publisher": self.publisher, "seq": self.seq + 1,
