@@ -1,58 +1,88 @@
 //! `candor serve`: the log service.
+//!
+//! Settings come from, in order of precedence: the command line, `CANDOR_*` environment
+//! variables, a TOML config file (`--config`), and the defaults.
 
 use crate::service::{self, Config};
+use anyhow::Context;
+use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct Args {
-    /// Data directory (the sled database).
-    #[arg(long, env = "CANDOR_DATA", default_value = "data")]
-    pub data: PathBuf,
-    /// Key directory: log.key/.vkey and operator.key/.vkey, created on first start.
-    #[arg(long, env = "CANDOR_KEYS", default_value = "keys")]
-    pub keys: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "CANDOR_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// The log's origin (its name in checkpoints and statements).
-    #[arg(long, env = "CANDOR_ORIGIN", default_value = service::DEFAULT_ORIGIN)]
-    pub origin: String,
-    /// Most statements in one group commit.
-    #[arg(long, env = "CANDOR_BATCH_MAX", default_value_t = 1024)]
-    pub batch_max: usize,
-    /// Longest wait, in milliseconds, for a batch to fill after its first statement.
-    #[arg(long, env = "CANDOR_BATCH_WAIT_MS", default_value_t = 10)]
-    pub batch_wait_ms: u64,
+    /// A TOML file with any of: data, keys, listen, origin, batch_max, batch_wait_ms, demo.
+    #[arg(long, env = "CANDOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (the sled database) [default: data]
+    #[arg(long, env = "CANDOR_DATA")]
+    pub data: Option<PathBuf>,
+    /// Key directory: log.key/.vkey and operator.key/.vkey, created on first start [default: keys]
+    #[arg(long, env = "CANDOR_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "CANDOR_LISTEN")]
+    pub listen: Option<String>,
+    /// The log's origin, its public name in checkpoints and statements [default: candor.localhost/log]
+    #[arg(long, env = "CANDOR_ORIGIN")]
+    pub origin: Option<String>,
+    /// Most statements in one group commit [default: 1024]
+    #[arg(long, env = "CANDOR_BATCH_MAX")]
+    pub batch_max: Option<usize>,
+    /// Longest wait, in milliseconds, for a batch to fill after its first statement [default: 10]
+    #[arg(long, env = "CANDOR_BATCH_WAIT_MS")]
+    pub batch_wait_ms: Option<u64>,
     /// On an empty data directory, log a few hundred clearly synthetic statements from three
     /// example publishers, to see a living log.
     #[arg(long, env = "CANDOR_DEMO")]
     pub demo: bool,
 }
 
+/// The config file's shape: the same settings as the flags.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    data: Option<PathBuf>,
+    keys: Option<PathBuf>,
+    listen: Option<String>,
+    origin: Option<String>,
+    batch_max: Option<usize>,
+    batch_wait_ms: Option<u64>,
+    demo: Option<bool>,
+}
+
+/// Merges flags, environment, file and defaults.
+pub fn config(a: Args) -> anyhow::Result<Config> {
+    let f: File = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading the config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("in the config file {}", p.display()))?
+        }
+        None => File::default(),
+    };
+    let d = Config::default();
+    Ok(Config {
+        data: a.data.or(f.data).unwrap_or(d.data),
+        keys: a.keys.or(f.keys).unwrap_or(d.keys),
+        listen: a.listen.or(f.listen).unwrap_or(d.listen),
+        origin: a.origin.or(f.origin).unwrap_or(d.origin),
+        sequencer: crate::sequencer::Config {
+            max_batch: a.batch_max.or(f.batch_max).unwrap_or(d.sequencer.max_batch).max(1),
+            max_wait: a.batch_wait_ms.or(f.batch_wait_ms).map(Duration::from_millis).unwrap_or(d.sequencer.max_wait),
+            ..d.sequencer
+        },
+        demo: a.demo || f.demo.unwrap_or(false),
+    })
+}
+
 pub fn run(a: Args) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cfg = Config {
-        data: a.data,
-        keys: a.keys,
-        listen: a.listen,
-        origin: a.origin,
-        sequencer: crate::sequencer::Config {
-            max_batch: a.batch_max.max(1),
-            max_wait: Duration::from_millis(a.batch_wait_ms),
-            ..Default::default()
-        },
-        demo: a.demo,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let cfg = config(a)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(service::serve(cfg, shutdown_signal()))?;
     Ok(0)
 }
@@ -73,5 +103,24 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("candor.toml");
+        std::fs::write(&p, "origin = \"file.example/log\"\nlisten = \"127.0.0.1:9\"\nbatch_max = 7\n").unwrap();
+        let c = config(Args { config: Some(p.clone()), listen: Some("127.0.0.1:1".into()), ..Default::default() }).unwrap();
+        assert_eq!(c.origin, "file.example/log");
+        assert_eq!(c.listen, "127.0.0.1:1");
+        assert_eq!(c.sequencer.max_batch, 7);
+        assert_eq!(c.data, PathBuf::from("data"));
+        std::fs::write(&p, "colour = \"blue\"\n").unwrap();
+        assert!(config(Args { config: Some(p), ..Default::default() }).is_err());
     }
 }
