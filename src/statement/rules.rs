@@ -125,10 +125,9 @@ impl Ctx<'_> {
             ))
             .at("/log"));
         }
-        let t = self.ty()?;
         let publisher = self.p().publisher().unwrap_or("");
         let operator = self.operator();
-        if t == Type::Genesis {
+        if self.item.ty == Some(Type::Genesis) {
             if self.at.index != 0 {
                 return Err(Problem::authority(
                     "a genesis statement can only be entry 0, which this log already has",
@@ -140,89 +139,96 @@ impl Ctx<'_> {
                 ))
                 .at("/publisher"));
             }
-            let op = key_field(self.p(), "operator_key")?;
-            self.signed_by(&[self.rules.log_key.clone(), op])?;
+            self.signature_count(2, "the log key, then the operator key")?;
+            self.signature_line(0, &self.rules.log_key)?;
+            self.signature_line(1, &key_field(self.p(), "operator_key")?)?;
             return Ok(None);
         }
-        if t.operator_only() && publisher != operator {
-            return Err(Problem::authority(format!("{} is an operator statement: its publisher must be {operator:?} and it must be signed by the operator key", t.name())).at("/publisher"));
-        }
-        if t.publisher_only() && publisher == operator {
-            return Err(Problem::authority(format!("the operator cannot make {} statements: only a registered publisher records demands", t.name())).at("/publisher"));
-        }
+        // Who the publisher is and whether it may sign at all come before what it said.
         let state = get_publisher(st, publisher)?.ok_or_else(|| {
             Problem::authority(format!(
                 "unknown publisher {publisher:?}: it must first be registered by the operator"
             ))
             .at("/publisher")
         })?;
-        if state.status == Status::Revoked && t != Type::Recover {
+        if state.status == Status::Revoked && self.item.ty != Some(Type::Recover) {
             return Err(Problem::authority(format!("publisher {publisher:?} is revoked: its keys are no longer accepted until it recovers with its recovery key")).at("/publisher"));
         }
-        let current = |role: Role| {
-            state.current(role).ok_or_else(|| {
-                Problem::authority(format!(
-                    "publisher {publisher:?} has no {} key",
-                    if role == Role::Signing {
-                        "signing"
-                    } else {
-                        "recovery"
-                    }
-                ))
-            })
+        let t = self.ty()?;
+        if t.operator_only() && publisher != operator {
+            return Err(Problem::authority(format!("{} is an operator statement: its publisher must be {operator:?} and it must be signed by the operator key", t.name())).at("/publisher"));
+        }
+        if t.publisher_only() && publisher == operator {
+            return Err(Problem::authority(format!("the operator cannot make {} statements: only a registered publisher records demands", t.name())).at("/publisher"));
+        }
+        let role = if t == Type::Recover {
+            Role::Recovery
+        } else {
+            Role::Signing
         };
-        let required = match t {
-            Type::Register | Type::Rotate => {
-                vec![current(Role::Signing)?, key_field(self.p(), "key")?]
-            }
-            Type::Recover => vec![current(Role::Recovery)?, key_field(self.p(), "key")?],
-            _ => vec![current(Role::Signing)?],
-        };
-        self.signed_by(&required)?;
+        let first = state.current(role).ok_or_else(|| {
+            Problem::authority(format!(
+                "publisher {publisher:?} has no {} key",
+                if role == Role::Signing {
+                    "signing"
+                } else {
+                    "recovery"
+                }
+            ))
+        })?;
+        let first_name = format!("{}+{:08x}", first.name, first.id);
+        if matches!(t, Type::Register | Type::Rotate | Type::Recover) {
+            self.signature_count(2, &format!("{first_name}, then the new key given in key"))?;
+            self.signature_line(0, &first)?;
+            // Only now read the new key: a statement not signed by the key in force is a 403
+            // whatever its body says.
+            self.signature_line(1, &key_field(self.p(), "key")?)?;
+        } else {
+            self.signature_count(1, &first_name)?;
+            self.signature_line(0, &first)?;
+        }
         Ok(Some(state))
     }
 
-    /// The signature lines must be exactly `keys`, in order, each valid.
-    fn signed_by(&self, keys: &[VerifierKey]) -> Result<(), Problem> {
-        let lines = &self.p().signatures;
-        let names: Vec<String> = keys
-            .iter()
-            .map(|k| format!("{}+{:08x}", k.name, k.id))
-            .collect();
-        if lines.len() != keys.len() {
+    /// The statement must carry exactly `n` signature lines.
+    fn signature_count(&self, n: usize, by: &str) -> Result<(), Problem> {
+        let found = self.p().signatures.len();
+        if found != n {
             return Err(Problem::authority(format!(
-                "a {} statement carries exactly {} signature line(s), by {} in that order; this one has {}",
+                "a {} statement carries exactly {n} signature line(s), by {by}; this one has {found}",
                 self.item.ty.map_or("", |t| t.name()),
-                keys.len(),
-                names.join(" then "),
-                lines.len()
             )));
         }
-        for (i, (line, key)) in lines.iter().zip(keys).enumerate() {
-            if line.name != key.name || line.id != key.id {
-                return Err(Problem::authority(format!(
-                    "signature line {} must be by the key in force {}, not {}+{:08x}",
-                    i + 1,
-                    names[i],
-                    line.name,
-                    line.id
-                )));
-            }
-            let pre = self
-                .item
-                .signatures
-                .get(i)
-                .and_then(|c| c.iter().find(|(k, _)| k.key == key.key).map(|(_, ok)| *ok));
-            // A key that came into force after the statement was pre-checked (earlier in the
-            // same batch) is verified here.
-            let ok = pre.unwrap_or_else(|| key.verify(self.p().text().as_bytes(), &line.sig));
-            if !ok {
-                return Err(Problem::authority(format!(
-                    "signature line {} does not verify under {}",
-                    i + 1,
-                    names[i]
-                )));
-            }
+        Ok(())
+    }
+
+    /// Signature line `i` must be by `key` and valid.
+    fn signature_line(&self, i: usize, key: &VerifierKey) -> Result<(), Problem> {
+        let name = format!("{}+{:08x}", key.name, key.id);
+        let line = self.p().signatures.get(i).ok_or_else(|| {
+            Problem::authority(format!("signature line {} by {name} is missing", i + 1))
+        })?;
+        if line.name != key.name || line.id != key.id {
+            return Err(Problem::authority(format!(
+                "signature line {} must be by the key in force {name}, not {}+{:08x}",
+                i + 1,
+                line.name,
+                line.id
+            )));
+        }
+        let pre = self
+            .item
+            .signatures
+            .get(i)
+            .and_then(|c| c.iter().find(|(k, _)| k.key == key.key).map(|(_, ok)| *ok));
+        // A key that came into force after the statement was pre-checked (earlier in the
+        // same batch) is verified here.
+        let ok = pre.unwrap_or_else(|| key.verify(self.p().text().as_bytes(), &line.sig));
+        if !ok {
+            return Err(Problem::authority(format!(
+                "signature line {} does not verify under {name}",
+                i + 1
+            )));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 use super::Type;
 use crate::problem::Problem;
+use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Resource, Validator};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -116,24 +117,29 @@ impl Schemas {
 fn first_error(v: &Validator, instance: &Value, schema: &str, prefix: &str) -> Result<(), Problem> {
     let mut unevaluated = None;
     for e in v.iter_errors(instance) {
-        let pointer = format!("{prefix}{}", e.instance_path);
-        let is_uneval = matches!(
-            e.kind,
-            jsonschema::error::ValidationErrorKind::UnevaluatedProperties { .. }
-        );
-        let detail = if is_uneval {
-            format!(
-                "unknown field(s) at '{}': {e}; remove them (schemas/{schema})",
-                if pointer.is_empty() { "/" } else { &pointer }
-            )
+        let mut pointer = format!("{prefix}{}", e.instance_path);
+        let unexpected = match &e.kind {
+            ValidationErrorKind::UnevaluatedProperties { unexpected } => Some(unexpected),
+            ValidationErrorKind::AdditionalProperties { unexpected } => Some(unexpected),
+            _ => None,
+        };
+        let shown = if pointer.is_empty() {
+            "/".to_string()
         } else {
-            format!(
-                "'{}': {e} (schemas/{schema})",
-                if pointer.is_empty() { "/" } else { &pointer }
-            )
+            pointer.clone()
+        };
+        let detail = match unexpected {
+            Some(fields) => {
+                // Point at the first unknown field itself, not at its parent object.
+                if let Some(f) = fields.first() {
+                    pointer = format!("{pointer}/{}", super::json::pointer_token(f));
+                }
+                format!("unknown field(s) {} in '{shown}': remove them; unknown fields are refused (schemas/{schema})", fields.join(", "))
+            }
+            None => format!("'{shown}': {e} (schemas/{schema})"),
         };
         let p = Problem::content(detail).at(pointer);
-        if !is_uneval {
+        if !matches!(e.kind, ValidationErrorKind::UnevaluatedProperties { .. }) {
             return Err(p);
         }
         unevaluated.get_or_insert(p);

@@ -114,6 +114,12 @@ impl TestLog {
         self.call("POST", "/api/v1/statements/batch", body).await
     }
 
+    /// Posts a batch whose items are arbitrary JSON values (to send items that are not notes).
+    pub async fn post_batch_values(&self, items: &[Value]) -> Resp {
+        let body = json!({"statements": items}).to_string();
+        self.call("POST", "/api/v1/statements/batch", body).await
+    }
+
     pub async fn size(&self) -> u64 {
         self.service.state.log.size()
     }
