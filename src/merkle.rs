@@ -335,6 +335,35 @@ impl Frontier {
         self.size
     }
 
+    /// Serialises the frontier: size (8 bytes, big-endian), then (level, hash) pairs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.size.to_be_bytes().to_vec();
+        for (l, h) in &self.nodes {
+            out.push(*l);
+            out.extend_from_slice(h);
+        }
+        out
+    }
+
+    /// Reads what [`Frontier::to_bytes`] wrote; None if it is malformed.
+    pub fn from_bytes(b: &[u8]) -> Option<Frontier> {
+        let size = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+        let rest = &b[8..];
+        if rest.len() % 33 != 0 {
+            return None;
+        }
+        let nodes: Vec<(u8, Hash)> = rest
+            .chunks(33)
+            .map(|c| (c[0], c[1..].try_into().unwrap_or([0; 32])))
+            .collect();
+        // The levels must be those of the set bits of size, largest first.
+        let expected: Vec<u8> = (0..64u8).rev().filter(|l| size >> l & 1 == 1).collect();
+        if nodes.iter().map(|(l, _)| *l).collect::<Vec<_>>() != expected {
+            return None;
+        }
+        Some(Frontier { size, nodes })
+    }
+
     /// Appends a leaf hash; returns every stored hash this creates (the leaf's own, and one
     /// per perfect subtree it completes), to be written with the leaf.
     pub fn append(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {

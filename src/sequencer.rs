@@ -64,22 +64,22 @@ impl StateView<'_> {
     }
 }
 
-/// Decides on one item against a store's state outside the sequencer (the auditor's replay):
-/// returns the decision and the state changes it makes.
+/// Decides on one item against a store's state plus pending changes, outside the sequencer
+/// (the auditor's replay): returns the decision and the state changes it makes.
 pub fn admit_one<R: Rules>(
     rules: &mut R,
     store: &dyn Store,
+    pending: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     item: R::Item,
     at: Position,
-) -> Result<(Admit, Vec<(Vec<u8>, Option<Vec<u8>>)>), R::Refusal> {
-    let empty = BTreeMap::new();
+) -> Result<(Admit, BTreeMap<Vec<u8>, Option<Vec<u8>>>), R::Refusal> {
     let mut view = StateView {
         store,
-        batch: &empty,
+        batch: pending,
         item: BTreeMap::new(),
     };
     let admit = rules.admit(item, at, &mut view)?;
-    Ok((admit, view.item.into_iter().collect()))
+    Ok((admit, view.item))
 }
 
 /// The statement layer's hook into the writer: ordering checks and state changes, which can

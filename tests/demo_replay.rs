@@ -63,7 +63,7 @@ async fn demo_fills_the_log_and_entries_alone_rebuild_the_registry_and_records()
         let live = log.store.scan(prefix).unwrap();
         assert!(!live.is_empty());
         assert_eq!(
-            replay.state().scan(prefix).unwrap(),
+            replay.scan(prefix).unwrap(),
             live,
             "state under {:?}",
             String::from_utf8_lossy(prefix)

@@ -1,93 +1,206 @@
 //! Rebuilding the derived state from the entries alone, with the very rules the service
 //! applies: what an auditor runs to check every statement, and what proves that the registry
 //! and merged records the service shows follow from the log.
+//!
+//! Entries are checked in chunks: decoding, parsing and signature checks run in parallel on
+//! all cores against the state as of the chunk's start; the rules then run in order, and
+//! verify again only a signature whose key came into force inside the chunk.
 
 use super::rules::LedgerRules;
-use super::{verify, Parsed};
+use super::{state, verify, Parsed};
 use crate::entry;
 use crate::note::VerifierKey;
 use crate::sequencer::{admit_one, Admit, Position};
-use crate::store::{memory::MemStore, CommitBatch, Store};
+use crate::store::{memory::MemStore, CommitBatch, Store, StoreError};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why an entry does not follow from the ones before it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("entry {index}: {rule}: {detail}")]
 pub struct ReplayError {
     pub index: u64,
-    /// A short name of the rule broken, e.g. `entry-format`, `signature`, `chain`.
+    /// A short name of the rule broken, e.g. `entry-format`, `authority`, `order`.
     pub rule: String,
     pub detail: String,
 }
 
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 pub struct Replayer {
     rules: LedgerRules,
-    state: MemStore,
+    store: Arc<dyn Store>,
+    /// Changes not yet written to `store`.
+    pending: Changes,
     next: u64,
     last_logged_at: entry::Millis,
 }
 
+/// Key lookups through the pending changes, then the store.
+struct Keys<'a> {
+    store: &'a dyn Store,
+    pending: &'a Changes,
+}
+
+impl verify::KeyLookup for Keys<'_> {
+    fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError> {
+        let k = state::publisher_key(id);
+        let v = match self.pending.get(&k) {
+            Some(v) => v.clone(),
+            None => self.store.get(&k)?,
+        };
+        Ok(state::decode(v))
+    }
+}
+
 impl Replayer {
+    /// A replay from entry 0, in memory.
     pub fn new(log_key: VerifierKey) -> Replayer {
+        Replayer::resume(log_key, Arc::new(MemStore::default()), 0, 0)
+    }
+
+    /// Goes on from entry `next` over the state kept in `store`.
+    pub fn resume(
+        log_key: VerifierKey,
+        store: Arc<dyn Store>,
+        next: u64,
+        last_logged_at: entry::Millis,
+    ) -> Replayer {
         Replayer {
             rules: LedgerRules {
                 origin: log_key.name.clone(),
                 log_key,
             },
-            state: MemStore::default(),
-            next: 0,
-            last_logged_at: 0,
+            store,
+            pending: BTreeMap::new(),
+            next,
+            last_logged_at,
         }
-    }
-
-    /// The state rebuilt so far.
-    pub fn state(&self) -> &dyn Store {
-        &self.state
     }
 
     pub fn size(&self) -> u64 {
         self.next
     }
 
+    pub fn last_logged_at(&self) -> entry::Millis {
+        self.last_logged_at
+    }
+
+    /// A state value, pending changes included.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.store.get(key),
+        }
+    }
+
+    /// All state pairs under `prefix`, pending changes included, in key order.
+    pub fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut all: BTreeMap<Vec<u8>, Vec<u8>> = self.store.scan(prefix)?.into_iter().collect();
+        for (k, v) in self
+            .pending
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            match v {
+                Some(v) => all.insert(k.clone(), v.clone()),
+                None => all.remove(k),
+            };
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    /// Writes the pending changes, with `extra` state and stored hashes, in one commit.
+    pub fn flush(
+        &mut self,
+        extra: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        hashes: Vec<(crate::merkle::NodeId, crate::merkle::Hash)>,
+    ) -> Result<(), StoreError> {
+        let mut state: Vec<_> = std::mem::take(&mut self.pending).into_iter().collect();
+        state.extend(extra);
+        self.store.commit(&CommitBatch {
+            state,
+            hashes,
+            ..Default::default()
+        })
+    }
+
     /// Checks the next entry against everything before it and applies it.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<Parsed, ReplayError> {
-        let index = self.next;
-        let fail = |rule: &str, detail: String| ReplayError {
+        Ok(self
+            .apply_all(&[bytes])?
+            .pop()
+            .unwrap_or_else(|| unreachable_parsed()))
+    }
+
+    /// Checks and applies consecutive entries; stops at the first that fails.
+    pub fn apply_all<B: AsRef<[u8]> + Sync>(
+        &mut self,
+        entries: &[B],
+    ) -> Result<Vec<Parsed>, ReplayError> {
+        let first = self.next;
+        let fail = |index: u64, rule: &str, detail: String| ReplayError {
             index,
             rule: rule.into(),
             detail,
         };
-        let e = entry::decode(bytes).map_err(|d| fail("entry-format", d))?;
-        if e.index != index {
-            return Err(fail(
-                "entry-index",
-                format!("expected index {index}, found {}", e.index),
-            ));
-        }
-        if e.logged_at < self.last_logged_at {
-            return Err(fail(
-                "logged-at-order",
-                format!(
-                    "logged_at {} is before the previous entry's {}",
-                    entry::format_instant(e.logged_at),
-                    entry::format_instant(self.last_logged_at)
-                ),
-            ));
-        }
-        let parsed =
-            super::parse(e.statement.as_bytes()).map_err(|p| fail("statement-form", p.detail))?;
-        let checked = verify::check(
-            parsed.clone(),
-            &verify::StoreKeys(&self.state),
-            &self.rules.origin,
-            &self.rules.log_key,
-        )
-        .map_err(|s| fail("storage", s.to_string()))?;
-        let at = Position {
-            index,
-            logged_at: e.logged_at,
+        let keys = Keys {
+            store: self.store.as_ref(),
+            pending: &self.pending,
         };
-        let (admit, changes) =
-            admit_one(&mut self.rules, &self.state, checked, at).map_err(|p| {
+        let (origin, log_key) = (&self.rules.origin, &self.rules.log_key);
+        // In parallel: entry format, statement form, signatures against the keys known now.
+        let prepared: Vec<Result<(entry::Entry, verify::Checked), ReplayError>> = entries
+            .par_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let index = first + i as u64;
+                let e =
+                    entry::decode(bytes.as_ref()).map_err(|d| fail(index, "entry-format", d))?;
+                let parsed = super::parse(e.statement.as_bytes())
+                    .map_err(|p| fail(index, "statement-form", p.detail))?;
+                let checked = verify::check(parsed, &keys, origin, log_key)
+                    .map_err(|s| fail(index, "storage", s.to_string()))?;
+                Ok((e, checked))
+            })
+            .collect();
+        // In order: the rules.
+        let mut out = Vec::with_capacity(prepared.len());
+        for (i, p) in prepared.into_iter().enumerate() {
+            let index = first + i as u64;
+            let (e, checked) = p?;
+            if e.index != index {
+                return Err(fail(
+                    index,
+                    "entry-index",
+                    format!("expected index {index}, found {}", e.index),
+                ));
+            }
+            if e.logged_at < self.last_logged_at {
+                return Err(fail(
+                    index,
+                    "logged-at-order",
+                    format!(
+                        "logged_at {} is before the previous entry's {}",
+                        entry::format_instant(e.logged_at),
+                        entry::format_instant(self.last_logged_at)
+                    ),
+                ));
+            }
+            let parsed = checked.parsed.clone();
+            let at = Position {
+                index,
+                logged_at: e.logged_at,
+            };
+            let (admit, changes) = admit_one(
+                &mut self.rules,
+                self.store.as_ref(),
+                &self.pending,
+                checked,
+                at,
+            )
+            .map_err(|p| {
                 let rule = match p.status {
                     403 => "authority",
                     422 => "content",
@@ -95,6 +208,7 @@ impl Replayer {
                     _ => "statement",
                 };
                 fail(
+                    index,
                     rule,
                     format!(
                         "{}{}",
@@ -103,20 +217,29 @@ impl Replayer {
                     ),
                 )
             })?;
-        if let Admit::Duplicate(first) = admit {
-            return Err(fail(
-                "duplicate",
-                format!("the same statement is already logged at entry {first}"),
-            ));
+            if let Admit::Duplicate(dup) = admit {
+                return Err(fail(
+                    index,
+                    "duplicate",
+                    format!("the same statement is already logged at entry {dup}"),
+                ));
+            }
+            self.pending.extend(changes);
+            self.next += 1;
+            self.last_logged_at = e.logged_at;
+            out.push(parsed);
         }
-        self.state
-            .commit(&CommitBatch {
-                state: changes,
-                ..Default::default()
-            })
-            .map_err(|s| fail("storage", s.to_string()))?;
-        self.next += 1;
-        self.last_logged_at = e.logged_at;
-        Ok(parsed)
+        Ok(out)
+    }
+}
+
+/// `apply_all` of one entry returns one result; this is never reached.
+fn unreachable_parsed() -> Parsed {
+    Parsed {
+        note: String::new(),
+        note_hash: [0; 32],
+        hash: [0; 32],
+        body: Default::default(),
+        signatures: vec![],
     }
 }
