@@ -2,6 +2,7 @@
 //! technology companies receive. See ARCHITECTURE.md for a map of the code.
 
 pub mod api;
+pub mod audit;
 pub mod checkpoint;
 pub mod cli;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod entry;
 pub mod keyfile;
 pub mod log;
 pub mod merkle;
+pub mod mirror;
 pub mod note;
 pub mod problem;
 pub mod receipt;

@@ -61,6 +61,11 @@ impl Log {
     pub fn open(store: Arc<dyn Store>, log_key: VerifierKey) -> Result<Opened, OpenError> {
         let origin = log_key.name.clone();
         let (published, frontier) = match store.checkpoint()? {
+            None if !store.entries(0, 1)?.is_empty() => {
+                return Err(OpenError::Entry(
+                    "the store holds entries but no checkpoint (an interrupted import?): import again into an empty data directory".into(),
+                ))
+            }
             None => (None, Frontier::default()),
             Some(signed) => {
                 let cp = Checkpoint::verify(&signed, &log_key)?;

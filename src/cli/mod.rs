@@ -1,5 +1,7 @@
 //! The `candor` command line (spec section 7): one file per command.
 
+pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod keygen;
 pub mod publisher;
@@ -45,6 +47,14 @@ pub enum Command {
     Aggregate(report::Args),
     /// Publisher: national-security demands in the bands the law allows.
     Band(report::Args),
+    /// Auditor: verify a whole log (incrementally with --state).
+    Audit(audit::Args),
+    /// Auditor: audit again and again; exit (or run a command) on the first failure.
+    Monitor(audit::MonitorArgs),
+    /// Operator: write the log as a static C2SP tlog-tiles tree (a backup any web server can serve).
+    Export(backup::ExportArgs),
+    /// Operator: rebuild a data directory from an exported tree, after verifying it.
+    Import(backup::ImportArgs),
     /// Anyone: check a receipt offline (and optionally against the live log).
     VerifyReceipt(verify_receipt::Args),
 }
@@ -64,6 +74,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Aggregate(a) => report::run("aggregate", a),
         Command::Band(a) => report::run("band", a),
         Command::VerifyReceipt(a) => verify_receipt::run(a),
+        Command::Audit(a) => audit::run(a),
+        Command::Export(a) => backup::export(a),
+        Command::Import(a) => backup::import(a),
+        Command::Monitor(a) => audit::monitor(a),
     };
     match result {
         Ok(code) => code,

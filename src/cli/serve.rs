@@ -55,7 +55,8 @@ struct File {
 pub fn config(a: Args) -> anyhow::Result<Config> {
     let f: File = match &a.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading the config file {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the config file {}", p.display()))?;
             toml::from_str(&text).with_context(|| format!("in the config file {}", p.display()))?
         }
         None => File::default(),
@@ -67,8 +68,16 @@ pub fn config(a: Args) -> anyhow::Result<Config> {
         listen: a.listen.or(f.listen).unwrap_or(d.listen),
         origin: a.origin.or(f.origin).unwrap_or(d.origin),
         sequencer: crate::sequencer::Config {
-            max_batch: a.batch_max.or(f.batch_max).unwrap_or(d.sequencer.max_batch).max(1),
-            max_wait: a.batch_wait_ms.or(f.batch_wait_ms).map(Duration::from_millis).unwrap_or(d.sequencer.max_wait),
+            max_batch: a
+                .batch_max
+                .or(f.batch_max)
+                .unwrap_or(d.sequencer.max_batch)
+                .max(1),
+            max_wait: a
+                .batch_wait_ms
+                .or(f.batch_wait_ms)
+                .map(Duration::from_millis)
+                .unwrap_or(d.sequencer.max_wait),
             ..d.sequencer
         },
         demo: a.demo || f.demo.unwrap_or(false),
@@ -77,12 +86,16 @@ pub fn config(a: Args) -> anyhow::Result<Config> {
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cfg = config(a)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(service::serve(cfg, shutdown_signal()))?;
     Ok(0)
 }
@@ -114,13 +127,26 @@ mod tests {
     fn flags_beat_the_file_which_beats_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("candor.toml");
-        std::fs::write(&p, "origin = \"file.example/log\"\nlisten = \"127.0.0.1:9\"\nbatch_max = 7\n").unwrap();
-        let c = config(Args { config: Some(p.clone()), listen: Some("127.0.0.1:1".into()), ..Default::default() }).unwrap();
+        std::fs::write(
+            &p,
+            "origin = \"file.example/log\"\nlisten = \"127.0.0.1:9\"\nbatch_max = 7\n",
+        )
+        .unwrap();
+        let c = config(Args {
+            config: Some(p.clone()),
+            listen: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(c.origin, "file.example/log");
         assert_eq!(c.listen, "127.0.0.1:1");
         assert_eq!(c.sequencer.max_batch, 7);
         assert_eq!(c.data, PathBuf::from("data"));
         std::fs::write(&p, "colour = \"blue\"\n").unwrap();
-        assert!(config(Args { config: Some(p), ..Default::default() }).is_err());
+        assert!(config(Args {
+            config: Some(p),
+            ..Default::default()
+        })
+        .is_err());
     }
 }

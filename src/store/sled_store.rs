@@ -118,7 +118,9 @@ impl Store for SledStore {
                 None => b.remove(state_key(k)),
             }
         }
-        b.insert(&b"c"[..], batch.checkpoint.as_bytes());
+        if !batch.checkpoint.is_empty() {
+            b.insert(&b"c"[..], batch.checkpoint.as_bytes());
+        }
         self.db.apply_batch(b).map_err(io)?;
         self.db.flush().map_err(io)?;
         self.sync_files()

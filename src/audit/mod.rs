@@ -1,0 +1,611 @@
+//! The auditor: verifies a log with nothing but its URL and its verifier key.
+//!
+//! It checks the checkpoint's signature, downloads entry bundles and hash tiles, recomputes
+//! the tree, replays every statement with the service's own rules ([`Replayer`]), and checks
+//! every hash tile it fetched against the hashes it computed. With a state directory it
+//! remembers the last verified checkpoint, the tree's right edge and the replayed state, so
+//! the next run checks a consistency proof and only the new entries; a log that shrank or
+//! forked is reported with both signed checkpoints kept as evidence.
+
+pub mod source;
+
+use crate::checkpoint::Checkpoint;
+use crate::entry;
+use crate::merkle::{self, Frontier, Hash, NodeId};
+use crate::note::{self, VerifierKey};
+use crate::statement::replay::Replayer;
+use crate::statement::state::{self, Merged, PublisherState, Status};
+use crate::store::{memory::MemStore, sled_store::SledStore, Store, StoreError};
+use crate::tile::{self, TileId, TileKind};
+use serde::Serialize;
+use source::{Source, SourceError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One verification failure: where, which rule, what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub index: Option<u64>,
+    pub rule: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "entry {i}: {}: {}", self.rule, self.detail),
+            None => write!(f, "{}: {}", self.rule, self.detail),
+        }
+    }
+}
+
+fn failure(index: Option<u64>, rule: &str, detail: String) -> Failure {
+    Failure {
+        index,
+        rule: rule.into(),
+        detail,
+    }
+}
+
+/// What a verified log holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub origin: String,
+    pub size: u64,
+    pub root: String,
+    /// Entries checked in this run.
+    pub checked: u64,
+    pub publishers: u64,
+    pub revoked_publishers: u64,
+    /// Itemised demands (requests and revealed seals), by kind.
+    pub requests_by_kind: BTreeMap<String, u64>,
+    pub aggregates: u64,
+    pub bands: u64,
+    pub seals_open: u64,
+    pub seals_overdue: u64,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Verified(Summary),
+    Failed(Vec<Failure>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("audit state: {0}")]
+    State(String),
+}
+
+impl From<StoreError> for AuditError {
+    fn from(e: StoreError) -> AuditError {
+        AuditError::State(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to keep what is needed to continue (None: verify from scratch, in memory).
+    pub state: Option<PathBuf>,
+    /// Concurrent downloads.
+    pub parallel: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Bundles per step: the unit of parallel checking and of saved progress.
+    pub bundles_per_step: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            state: None,
+            parallel: 8,
+            progress: false,
+            bundles_per_step: 64,
+        }
+    }
+}
+
+const KEY_CHECKPOINT: &[u8] = b"a/checkpoint";
+const KEY_PROGRESS: &[u8] = b"a/progress";
+
+/// Runs one audit.
+pub fn audit(src: &dyn Source, key: &VerifierKey, opts: &Options) -> Result<Outcome, AuditError> {
+    let store: Arc<dyn Store> = match &opts.state {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| AuditError::State(format!("{}: {e}", dir.display())))?;
+            Arc::new(SledStore::open(&dir.join("state"))?)
+        }
+        None => Arc::new(MemStore::default()),
+    };
+    let mut a = Auditor {
+        src,
+        key,
+        opts,
+        store,
+        evidence: opts.state.as_ref().map(|d| d.join("evidence")),
+    };
+    match a.run() {
+        Ok(s) => Ok(Outcome::Verified(s)),
+        Err(Stop::Failed(f)) => Ok(Outcome::Failed(f)),
+        Err(Stop::Error(e)) => Err(e),
+    }
+}
+
+enum Stop {
+    Failed(Vec<Failure>),
+    Error(AuditError),
+}
+
+impl From<AuditError> for Stop {
+    fn from(e: AuditError) -> Stop {
+        Stop::Error(e)
+    }
+}
+impl From<SourceError> for Stop {
+    fn from(e: SourceError) -> Stop {
+        Stop::Error(e.into())
+    }
+}
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Error(e.into())
+    }
+}
+
+fn fail<T>(index: Option<u64>, rule: &str, detail: String) -> Result<T, Stop> {
+    Err(Stop::Failed(vec![failure(index, rule, detail)]))
+}
+
+struct Auditor<'a> {
+    src: &'a dyn Source,
+    key: &'a VerifierKey,
+    opts: &'a Options,
+    store: Arc<dyn Store>,
+    evidence: Option<PathBuf>,
+}
+
+fn b64(h: &Hash) -> String {
+    note::encode_b64(h)
+}
+
+impl Auditor<'_> {
+    /// Keeps both signed checkpoints that contradict each other.
+    fn keep_evidence(&self, what: &str, old: &str, new: &str) -> String {
+        let Some(dir) = &self.evidence else {
+            return String::new();
+        };
+        let stamp = entry::now_millis();
+        let _ = std::fs::create_dir_all(dir);
+        let a = dir.join(format!("{stamp}-{what}-verified.checkpoint"));
+        let b = dir.join(format!("{stamp}-{what}-new.checkpoint"));
+        let ok = std::fs::write(&a, old).is_ok() && std::fs::write(&b, new).is_ok();
+        if ok {
+            format!(
+                "; both signed checkpoints kept as evidence in {} and {}",
+                a.display(),
+                b.display()
+            )
+        } else {
+            String::new()
+        }
+    }
+
+    fn run(&mut self) -> Result<Summary, Stop> {
+        let signed = self.src.checkpoint()?;
+        let cp = match Checkpoint::verify(&signed, self.key) {
+            Ok(cp) => cp,
+            Err(e) => {
+                return fail(
+                    None,
+                    "checkpoint-signature",
+                    format!(
+                        "the checkpoint from {} does not verify with {}: {e}",
+                        self.src.name(),
+                        self.key
+                    ),
+                )
+            }
+        };
+        if cp.size == 0 {
+            return fail(
+                None,
+                "checkpoint",
+                "the log signed a checkpoint of size 0".into(),
+            );
+        }
+        // What we verified before.
+        let old = match self.store.get(KEY_CHECKPOINT)? {
+            Some(b) => {
+                let text = String::from_utf8(b)
+                    .map_err(|_| AuditError::State("stored checkpoint is not UTF-8".into()))?;
+                let c = Checkpoint::verify(&text, self.key).map_err(|e| {
+                    AuditError::State(format!("the stored checkpoint no longer verifies: {e}"))
+                })?;
+                Some((text, c))
+            }
+            None => None,
+        };
+        if let Some((old_text, old)) = &old {
+            if cp.size < old.size {
+                let ev = self.keep_evidence("rollback", old_text, &signed);
+                return fail(
+                    None,
+                    "rollback",
+                    format!(
+                        "the log shrank: verified size {} (root {}), now size {} (root {}){ev}",
+                        old.size,
+                        b64(&old.root),
+                        cp.size,
+                        b64(&cp.root)
+                    ),
+                );
+            }
+            if cp.size == old.size && cp.root != old.root {
+                let ev = self.keep_evidence("fork", old_text, &signed);
+                return fail(
+                    None,
+                    "fork",
+                    format!(
+                        "two different signed roots for size {}: {} (verified) and {} (now){ev}",
+                        cp.size,
+                        b64(&old.root),
+                        b64(&cp.root)
+                    ),
+                );
+            }
+            if cp.size > old.size {
+                if let Some(proof) = self.src.consistency(old.size, cp.size)? {
+                    if let Err(e) =
+                        merkle::verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof)
+                    {
+                        let ev = self.keep_evidence("fork", old_text, &signed);
+                        return fail(None, "consistency", format!("the checkpoint of size {} is not consistent with the verified one of size {}: {e}{ev}", cp.size, old.size));
+                    }
+                }
+            }
+        }
+        // Where the last run stopped (it may be past the last verified checkpoint).
+        let (mut frontier, last_at) = match self.store.get(KEY_PROGRESS)? {
+            Some(b) if b.len() >= 8 => {
+                let at = i64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
+                let f = Frontier::from_bytes(&b[8..])
+                    .ok_or_else(|| AuditError::State("corrupt progress record".into()))?;
+                (f, at)
+            }
+            _ => (Frontier::default(), 0),
+        };
+        if frontier.size() > cp.size {
+            let ev = old
+                .as_ref()
+                .map(|(t, _)| self.keep_evidence("rollback", t, &signed))
+                .unwrap_or_default();
+            return fail(
+                None,
+                "rollback",
+                format!(
+                    "entries up to {} were already downloaded, but the log now says size {}{ev}",
+                    frontier.size(),
+                    cp.size
+                ),
+            );
+        }
+        let start = frontier.size();
+        let mut replay = Replayer::resume(self.key.clone(), self.store.clone(), start, last_at);
+        let bar = self.progress_bar(cp.size - start);
+        let mut first_bundle = start / tile::WIDTH;
+        let last_bundle = (cp.size - 1) / tile::WIDTH;
+        while first_bundle <= last_bundle {
+            let end_bundle = (first_bundle + self.opts.bundles_per_step).min(last_bundle + 1);
+            let ids: Vec<u64> = (first_bundle..end_bundle).collect();
+            let fetched = self.fetch(&ids, cp.size)?;
+            let mut hashes: Vec<(NodeId, Hash)> = Vec::new();
+            for (n, (bundle, tile0)) in ids.iter().zip(fetched) {
+                let width = tile_width(*n, cp.size);
+                let path = TileId {
+                    kind: TileKind::Entries,
+                    index: *n,
+                    width: width as u16,
+                }
+                .path();
+                let Some(bundle) = bundle else {
+                    return fail(
+                        Some(n * tile::WIDTH),
+                        "entry-bundle",
+                        format!("{path} is missing from {}", self.src.name()),
+                    );
+                };
+                let Some(entries) = tile::split_bundle(&bundle) else {
+                    return fail(
+                        Some(n * tile::WIDTH),
+                        "entry-bundle",
+                        format!("{path} is not a sequence of length-prefixed entries"),
+                    );
+                };
+                if entries.len() as u64 != width {
+                    return fail(
+                        Some(n * tile::WIDTH),
+                        "entry-bundle",
+                        format!("{path}: expected {width} entries, found {}", entries.len()),
+                    );
+                }
+                let skip = (frontier.size() - n * tile::WIDTH) as usize;
+                let new = &entries[skip..];
+                replay
+                    .apply_all(new)
+                    .map_err(|e| Stop::Failed(vec![failure(Some(e.index), &e.rule, e.detail)]))?;
+                let mut leaves = Vec::with_capacity(entries.len());
+                for (i, e) in entries.iter().enumerate() {
+                    let h = merkle::leaf_hash(e);
+                    if i >= skip {
+                        hashes.extend(frontier.append(h));
+                    }
+                    leaves.push(h);
+                }
+                // The level-0 hash tile must hold exactly these leaf hashes.
+                let tile_path = TileId {
+                    kind: TileKind::Hash(0),
+                    index: *n,
+                    width: width as u16,
+                }
+                .path();
+                match tile0 {
+                    None => {
+                        return fail(
+                            Some(n * tile::WIDTH),
+                            "hash-tile",
+                            format!("{tile_path} is missing"),
+                        )
+                    }
+                    Some(t) if t != leaves.concat() => {
+                        let at = t
+                            .chunks(32)
+                            .zip(&leaves)
+                            .position(|(a, b)| a != b)
+                            .unwrap_or(leaves.len().min(t.len() / 32));
+                        let found = t
+                            .chunks(32)
+                            .nth(at)
+                            .map(|c| note::encode_b64(c))
+                            .unwrap_or_else(|| format!("{} bytes", t.len()));
+                        return fail(
+                            Some(n * tile::WIDTH + at as u64),
+                            "hash-tile",
+                            format!(
+                                "{tile_path}: expected leaf hash {}, found {found}",
+                                leaves.get(at).map(b64).unwrap_or_default()
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+                if let Some(b) = &bar {
+                    b.inc(new.len() as u64);
+                }
+            }
+            let mut progress = replay.last_logged_at().to_be_bytes().to_vec();
+            progress.extend(frontier.to_bytes());
+            replay.flush(vec![(KEY_PROGRESS.to_vec(), Some(progress))], hashes)?;
+            first_bundle = end_bundle;
+        }
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        if frontier.root() != cp.root {
+            let ev = old
+                .as_ref()
+                .map(|(t, _)| self.keep_evidence("fork", t, &signed))
+                .unwrap_or_default();
+            return fail(
+                None,
+                "root",
+                format!(
+                    "the entries recompute root {} for size {}, but the checkpoint says {}{ev}",
+                    b64(&frontier.root()),
+                    cp.size,
+                    b64(&cp.root)
+                ),
+            );
+        }
+        self.check_upper_tiles(start, cp.size)?;
+        replay.flush(
+            vec![(KEY_CHECKPOINT.to_vec(), Some(signed.into_bytes()))],
+            vec![],
+        )?;
+        Ok(self.summary(&replay, &cp, cp.size - start)?)
+    }
+
+    /// Fetches entry bundles and level-0 hash tiles in parallel.
+    #[allow(clippy::type_complexity)]
+    fn fetch(
+        &self,
+        ids: &[u64],
+        size: u64,
+    ) -> Result<Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>, Stop> {
+        let jobs: Vec<(usize, TileId)> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| {
+                let width = tile_width(*n, size) as u16;
+                [
+                    (
+                        i,
+                        TileId {
+                            kind: TileKind::Entries,
+                            index: *n,
+                            width,
+                        },
+                    ),
+                    (
+                        i,
+                        TileId {
+                            kind: TileKind::Hash(0),
+                            index: *n,
+                            width,
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        let results: Vec<Result<Option<Vec<u8>>, SourceError>> =
+            parallel_map(&jobs, self.opts.parallel, |(_, id)| self.src.tile(id));
+        let mut out = vec![(None, None); ids.len()];
+        for ((i, id), r) in jobs.iter().zip(results) {
+            let r = r?;
+            match id.kind {
+                TileKind::Entries => out[*i].0 = r,
+                TileKind::Hash(_) => out[*i].1 = r,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Hash tiles above level 0 that cover new hashes must match the auditor's own.
+    fn check_upper_tiles(&self, start: u64, size: u64) -> Result<(), Stop> {
+        for level in 1..=tile::MAX_LEVEL {
+            let shift = u32::from(level) * tile::HEIGHT;
+            let count = size >> shift;
+            if count == 0 {
+                break;
+            }
+            let first_tile = (start >> shift) / tile::WIDTH;
+            let last_tile = (count - 1) / tile::WIDTH;
+            let ids: Vec<TileId> = (first_tile..=last_tile)
+                .map(|n| TileId {
+                    kind: TileKind::Hash(level),
+                    index: n,
+                    width: (count - n * tile::WIDTH).min(tile::WIDTH) as u16,
+                })
+                .collect();
+            let fetched = parallel_map(&ids, self.opts.parallel, |id| self.src.tile(id));
+            for (id, got) in ids.iter().zip(fetched) {
+                let got = got?;
+                let lo = id.index * tile::WIDTH;
+                let ours = self
+                    .store
+                    .hash_range(level * tile::HEIGHT as u8, lo, lo + u64::from(id.width))?
+                    .concat();
+                match got {
+                    Some(t) if t == ours => {}
+                    Some(_) => {
+                        return fail(
+                            None,
+                            "hash-tile",
+                            format!(
+                                "{} does not match the hashes recomputed from the entries",
+                                id.path()
+                            ),
+                        )
+                    }
+                    None => return fail(None, "hash-tile", format!("{} is missing", id.path())),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn progress_bar(&self, total: u64) -> Option<indicatif::ProgressBar> {
+        if !self.opts.progress || total == 0 {
+            return None;
+        }
+        let b = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} entries  {per_sec}  ETA {eta}",
+        ) {
+            b.set_style(style);
+        }
+        Some(b)
+    }
+
+    fn summary(
+        &self,
+        replay: &Replayer,
+        cp: &Checkpoint,
+        checked: u64,
+    ) -> Result<Summary, StoreError> {
+        let mut s = Summary {
+            origin: cp.origin.clone(),
+            size: cp.size,
+            root: b64(&cp.root),
+            checked,
+            ..Default::default()
+        };
+        let operator = state::operator_id(&cp.origin);
+        for (_, v) in replay.scan(b"p/")? {
+            if let Some(p) = state::decode::<PublisherState>(Some(v)) {
+                if p.id != operator {
+                    s.publishers += 1;
+                    if p.status == Status::Revoked {
+                        s.revoked_publishers += 1;
+                    }
+                }
+            }
+        }
+        let today = entry::date_of(replay.last_logged_at());
+        for (_, v) in replay.scan(b"r/")? {
+            match state::decode::<Merged>(Some(v)) {
+                Some(Merged::Request { record, .. }) => {
+                    *s.requests_by_kind
+                        .entry(record["kind"].as_str().unwrap_or("").to_string())
+                        .or_default() += 1;
+                }
+                Some(Merged::Seal {
+                    revealed: Some(r), ..
+                }) => {
+                    *s.requests_by_kind
+                        .entry(r.record["kind"].as_str().unwrap_or("").to_string())
+                        .or_default() += 1;
+                }
+                Some(Merged::Seal { disclose_by, .. }) => {
+                    s.seals_open += 1;
+                    if today.as_str() > disclose_by.as_str() {
+                        s.seals_overdue += 1;
+                    }
+                }
+                Some(Merged::Aggregate { .. }) => s.aggregates += 1,
+                Some(Merged::Band { .. }) => s.bands += 1,
+                None => {}
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// The width of entry bundle / level-0 tile `n` in a tree of `size`.
+fn tile_width(n: u64, size: u64) -> u64 {
+    (size - n * tile::WIDTH).min(tile::WIDTH)
+}
+
+/// Maps `f` over `items` with up to `workers` threads, keeping the order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let workers = workers.max(1).min(items.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= items.len() {
+                    break;
+                }
+                let r = f(&items[i]);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
