@@ -17,5 +17,6 @@ pub mod receipt;
 pub mod sequencer;
 pub mod service;
 pub mod statement;
+pub mod stats;
 pub mod store;
 pub mod tile;

@@ -153,6 +153,7 @@ impl<R: Rules> Sequencer<R> {
         key: SecretKey,
         rules: R,
         config: Config,
+        on_commit: OnCommit,
     ) -> (Sequencer<R>, std::thread::JoinHandle<()>) {
         let (tx, rx) = flume::bounded(config.queue);
         let last_logged_at = log.published().map_or(0, |p| p.last_logged_at);
@@ -164,6 +165,7 @@ impl<R: Rules> Sequencer<R> {
             config,
             rx,
             last_logged_at,
+            on_commit,
         };
         let handle = std::thread::Builder::new()
             .name("candor-sequencer".into())
@@ -209,6 +211,10 @@ impl<R: Rules> Sequencer<R> {
     }
 }
 
+/// Called by the writer after each durable commit, with what it wrote and the checkpoint it
+/// published: read models (the stats index) follow the log through it.
+pub type OnCommit = Box<dyn FnMut(&CommitBatch, &Published) + Send>;
+
 struct Writer<R: Rules> {
     log: Arc<Log>,
     frontier: Frontier,
@@ -217,6 +223,7 @@ struct Writer<R: Rules> {
     config: Config,
     rx: flume::Receiver<Job<R>>,
     last_logged_at: Millis,
+    on_commit: OnCommit,
 }
 
 type Pending<R> = Vec<(
@@ -245,6 +252,7 @@ impl<R: Rules> Writer<R> {
                 self.retry_until_durable(&batch, e);
             }
             if let Some(p) = published {
+                (self.on_commit)(&batch, &p);
                 self.log.publish(p);
             }
             let cp = self.log.published();

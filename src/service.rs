@@ -111,13 +111,35 @@ impl Service {
         } else {
             None
         };
-        let (sequencer, thread) =
-            Sequencer::start(opened.log.clone(), opened.frontier, log_key, rules, seq);
+        let stats = Arc::new(std::sync::RwLock::new(
+            tokio::task::spawn_blocking({
+                let log = opened.log.clone();
+                move || crate::stats::rebuild(&log)
+            })
+            .await??,
+        ));
+        let on_commit: crate::sequencer::OnCommit = {
+            let stats = stats.clone();
+            Box::new(move |batch, p| {
+                if let Ok(mut s) = stats.write() {
+                    s.apply_batch(batch, p);
+                }
+            })
+        };
+        let (sequencer, thread) = Sequencer::start(
+            opened.log.clone(),
+            opened.frontier,
+            log_key,
+            rules,
+            seq,
+            on_commit,
+        );
         let state = Arc::new(AppState {
             log: opened.log,
             sequencer,
             log_key: vkey,
             ready: AtomicBool::new(false),
+            stats,
         });
         if let Some(note) = genesis {
             let parsed =

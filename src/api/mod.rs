@@ -4,6 +4,7 @@
 
 mod problem;
 pub mod read;
+pub mod stats;
 pub mod write;
 
 use crate::log::Log;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub log_key: VerifierKey,
     /// Set once the genesis entry is logged and the service takes statements.
     pub ready: AtomicBool,
+    /// The aggregate counts, kept in step with the log by the sequencer.
+    pub stats: Arc<std::sync::RwLock<crate::stats::Index>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -51,6 +54,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/operator"),
     ("get", "/api/v1/proof/inclusion"),
     ("get", "/api/v1/proof/consistency"),
+    ("get", "/api/v1/stats"),
+    ("get", "/api/v1/stats.csv"),
+    ("get", "/api/v1/export/requests.ndjson"),
 ];
 
 pub fn router(state: Shared) -> Router {
@@ -72,6 +78,12 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/operator", get(read::operator))
         .route("/api/v1/proof/inclusion", get(read::inclusion))
         .route("/api/v1/proof/consistency", get(read::consistency))
+        .route("/api/v1/stats", get(stats::stats))
+        .route("/api/v1/stats.csv", get(stats::stats_csv))
+        .route(
+            "/api/v1/export/requests.ndjson",
+            get(stats::export_requests),
+        )
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         // The handlers enforce the spec's limits themselves (with problem answers); this is

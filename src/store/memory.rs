@@ -89,4 +89,23 @@ impl Store for MemStore {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+    fn scan_page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let g = self.inner.read().map_err(|_| poisoned())?;
+        let start = std::ops::Bound::Included(prefix.to_vec());
+        let from = match after {
+            Some(a) => std::ops::Bound::Excluded(a.to_vec()),
+            None => start,
+        };
+        Ok(g.state
+            .range((from, std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
 }

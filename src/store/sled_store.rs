@@ -179,4 +179,23 @@ impl Store for SledStore {
             .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
             .collect()
     }
+    fn scan_page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let p = state_key(prefix);
+        let iter = match after {
+            Some(a) => self.db.range((
+                std::ops::Bound::Excluded(state_key(a)),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.db.range(p.clone()..),
+        };
+        iter.take_while(|kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&p)))
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
+            .collect()
+    }
 }
