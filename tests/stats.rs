@@ -307,3 +307,64 @@ async fn csv_agrees_with_json_and_the_rebuilt_index_with_the_live_one() {
         .iter()
         .any(|l| l["type"] == "seal" && l["record"]["country"] == "FR"));
 }
+
+/// Serves a log in-process, with its statistics optionally falsified.
+struct WithStats {
+    inner: candor::audit::source::Local,
+    state: candor::api::Shared,
+    inflate: bool,
+}
+
+impl candor::audit::source::Source for WithStats {
+    fn checkpoint(&self) -> Result<String, candor::audit::source::SourceError> {
+        self.inner.checkpoint()
+    }
+    fn tile(
+        &self,
+        id: &candor::tile::TileId,
+    ) -> Result<Option<Vec<u8>>, candor::audit::source::SourceError> {
+        self.inner.tile(id)
+    }
+    fn stats(&self, q: &str) -> Result<Option<Value>, candor::audit::source::SourceError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap();
+        let query =
+            stats::Query::from_params(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str()))).unwrap();
+        let mut v = candor::api::stats::run(&self.state, &query)
+            .map_err(|e| candor::audit::source::SourceError::Unreachable(format!("{e:?}")))?;
+        if self.inflate {
+            let n = v["totals"]["requests"].as_u64().unwrap();
+            v["totals"]["requests"] = json!(n + 1);
+        }
+        Ok(Some(v))
+    }
+    fn name(&self) -> String {
+        "in-process".into()
+    }
+}
+
+#[tokio::test]
+async fn the_auditor_recomputes_the_published_counts() {
+    let log = fixture().await;
+    let state = log.service.state.clone();
+    for inflate in [false, true] {
+        let src = WithStats {
+            inner: candor::audit::source::Local(state.log.clone()),
+            state: state.clone(),
+            inflate,
+        };
+        let key = log.vkey();
+        let outcome = tokio::task::spawn_blocking(move || {
+            candor::audit::audit(&src, &key, &Default::default()).unwrap()
+        })
+        .await
+        .unwrap();
+        match (inflate, outcome) {
+            (false, candor::audit::Outcome::Verified(s)) => assert_eq!(s.stats_match, Some(true)),
+            (true, candor::audit::Outcome::Failed(f)) => {
+                assert_eq!(f[0].rule, "stats");
+                assert!(f[0].detail.contains("totals"), "{}", f[0].detail);
+            }
+            (i, o) => panic!("inflate={i}: {o:?}"),
+        }
+    }
+}

@@ -64,6 +64,9 @@ pub struct Summary {
     pub bands: u64,
     pub seals_open: u64,
     pub seals_overdue: u64,
+    /// Whether the log's published statistics were recomputed and found equal (None: the
+    /// source publishes none, or the log moved on before they could be compared).
+    pub stats_match: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -412,11 +415,14 @@ impl Auditor<'_> {
             );
         }
         self.check_upper_tiles(start, cp.size)?;
+        let stats_match = self.check_stats(&replay, &cp, &signed)?;
         replay.flush(
             vec![(KEY_CHECKPOINT.to_vec(), Some(signed.into_bytes()))],
             vec![],
         )?;
-        Ok(self.summary(&replay, &cp, cp.size - start)?)
+        let mut summary = self.summary(&replay, &cp, cp.size - start)?;
+        summary.stats_match = stats_match;
+        Ok(summary)
     }
 
     /// Fetches entry bundles and level-0 hash tiles in parallel.
@@ -506,6 +512,57 @@ impl Auditor<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Recomputes the published counts from the replayed records and compares them with the
+    /// log's `/api/v1/stats`, when it answers for the very size just verified.
+    fn check_stats(
+        &self,
+        replay: &Replayer,
+        cp: &Checkpoint,
+        signed: &str,
+    ) -> Result<Option<bool>, Stop> {
+        const QUERIES: [&str; 5] = [
+            "",
+            "group_by=country,kind",
+            "group_by=publisher,period&interval=quarter",
+            "group_by=reason,disposition",
+            "group_by=process,user_notified,channel&interval=year",
+        ];
+        let mut index = crate::stats::Index::new();
+        for (k, v) in replay.scan(b"r/")? {
+            index.apply_record(&k, Some(&v));
+        }
+        index.size = cp.size;
+        index.checkpoint = signed.to_string();
+        index.last_logged_at = replay.last_logged_at();
+        for q in QUERIES {
+            let Some(published) = self.src.stats(q)? else {
+                return Ok(None);
+            };
+            if published["size"].as_u64() != Some(cp.size) {
+                return Ok(None); // the log moved on; the next run compares again
+            }
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
+            let query = crate::stats::Query::from_params(
+                pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+            )
+            .map_err(|e| Stop::Error(AuditError::State(e)))?;
+            let ours = index.query(&query);
+            for field in ["rows", "totals", "aggregates", "bands", "sealed"] {
+                if ours[field] != published[field] {
+                    return fail(
+                        None,
+                        "stats",
+                        format!(
+                            "/api/v1/stats?{q} at size {}: {field} recomputed from the entries is {}, the log publishes {}",
+                            cp.size, ours[field], published[field]
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(Some(true))
     }
 
     fn progress_bar(&self, total: u64) -> Option<indicatif::ProgressBar> {

@@ -26,6 +26,10 @@ pub trait Source: Send + Sync {
     fn consistency(&self, _from: u64, _to: u64) -> Result<Option<Vec<Hash>>, SourceError> {
         Ok(None)
     }
+    /// The log's published statistics for a query string (spec 6.3), where it serves them.
+    fn stats(&self, _query: &str) -> Result<Option<serde_json::Value>, SourceError> {
+        Ok(None)
+    }
     /// What to call it in messages.
     fn name(&self) -> String;
 }
@@ -105,6 +109,15 @@ impl Source for Http {
             })
             .collect::<Result<Vec<Hash>, _>>()
             .map(Some)
+    }
+
+    fn stats(&self, query: &str) -> Result<Option<serde_json::Value>, SourceError> {
+        let Some(body) = self.get(&format!("api/v1/stats?{query}"))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|_| SourceError::Unreachable("malformed stats answer".into()))
     }
 
     fn name(&self) -> String {

@@ -67,6 +67,11 @@ fn print_summary(s: &Summary) {
         "  seals: {} open, {} overdue",
         s.seals_open, s.seals_overdue
     );
+    match s.stats_match {
+        Some(true) => println!("  published statistics: recomputed from the entries, identical"),
+        Some(false) => {}
+        None => println!("  published statistics: not compared (none served for this size)"),
+    }
 }
 
 /// One audit: 0 verified, 1 verification failed, 2 usage or network error.
