@@ -335,6 +335,17 @@ impl Frontier {
         self.size
     }
 
+    /// The perfect subtrees of the tree, largest first, with their addresses.
+    pub fn nodes_with_ids(&self) -> Vec<(NodeId, Hash)> {
+        let mut ids = Vec::new();
+        if self.size > 0 {
+            perfect_subtrees(0, self.size, &mut ids);
+        }
+        ids.into_iter()
+            .zip(self.nodes.iter().map(|(_, h)| *h))
+            .collect()
+    }
+
     /// Serialises the frontier: size (8 bytes, big-endian), then (level, hash) pairs.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.size.to_be_bytes().to_vec();

@@ -26,6 +26,9 @@ pub struct Problem {
     /// On 409, the publisher's chain head.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub head: Option<Head>,
+    /// On 429, seconds to wait (sent as `Retry-After`, not in the body).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -37,6 +40,7 @@ impl Problem {
             detail: detail.into(),
             pointer: None,
             head: None,
+            retry_after: None,
         }
     }
 

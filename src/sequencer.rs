@@ -252,6 +252,7 @@ impl<R: Rules> Writer<R> {
                 self.retry_until_durable(&batch, e);
             }
             if let Some(p) = published {
+                crate::metrics::get().tree_size.set(p.size as i64);
                 (self.on_commit)(&batch, &p);
                 self.log.publish(p);
             }
@@ -339,7 +340,15 @@ impl<R: Rules> Writer<R> {
         if batch.entries.is_empty() {
             return Ok(());
         }
-        self.log.store.commit(batch)
+        let m = crate::metrics::get();
+        m.batch_size.observe(batch.entries.len() as f64);
+        let t = Instant::now();
+        let r = self.log.store.commit(batch);
+        m.commit_seconds.observe(t.elapsed().as_secs_f64());
+        if r.is_err() {
+            m.commit_failures.inc();
+        }
+        r
     }
 
     /// Retries the very same batch until the store takes it. While the store fails, every

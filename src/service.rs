@@ -3,7 +3,7 @@
 //! [`Service::open`] is what `candor serve` runs, and what the integration tests run
 //! in-process (with a temporary directory, or a fault-injecting store).
 
-use crate::api::{self, AppState, Shared};
+use crate::api::{self, limits::LimitsConfig, AppState, Shared};
 use crate::keyfile;
 use crate::log::Log;
 use crate::note::{self, SecretKey};
@@ -28,6 +28,7 @@ pub struct Config {
     pub sequencer: sequencer::Config,
     /// Fill an empty log with synthetic demo statements.
     pub demo: bool,
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -39,6 +40,7 @@ impl Default for Config {
             origin: DEFAULT_ORIGIN.into(),
             sequencer: sequencer::Config::default(),
             demo: false,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -84,15 +86,32 @@ impl Service {
         }
         let store = SledStore::open(&cfg.data)
             .with_context(|| format!("opening the store in {}", cfg.data.display()))?;
-        Service::open_with(Arc::new(store), log_key, &op_key, cfg.sequencer).await
+        Service::open_with_limits(
+            Arc::new(store),
+            log_key,
+            &op_key,
+            cfg.sequencer,
+            cfg.limits.clone(),
+        )
+        .await
     }
 
-    /// Opens a log over any store (tests pass fault-injecting ones).
+    /// Opens a log over any store (tests pass fault-injecting ones), with the default limits.
     pub async fn open_with(
         store: Arc<dyn Store>,
         log_key: SecretKey,
         op_key: &SecretKey,
         seq: sequencer::Config,
+    ) -> anyhow::Result<Service> {
+        Service::open_with_limits(store, log_key, op_key, seq, LimitsConfig::default()).await
+    }
+
+    pub async fn open_with_limits(
+        store: Arc<dyn Store>,
+        log_key: SecretKey,
+        op_key: &SecretKey,
+        seq: sequencer::Config,
+        limits: LimitsConfig,
     ) -> anyhow::Result<Service> {
         let origin = log_key.name.clone();
         let vkey = log_key.verifier();
@@ -140,6 +159,7 @@ impl Service {
             log_key: vkey,
             ready: AtomicBool::new(false),
             stats,
+            limits: crate::api::limits::Limits::new(limits),
         });
         if let Some(note) = genesis {
             let parsed =
@@ -228,9 +248,18 @@ pub async fn serve(
     );
     println!("candor: log verifier key: {}", service.state.log_key);
     let router = service.router();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let forget = {
+        // Idle rate-limit keys are dropped now and then, so memory stays bounded.
+        let state = service.state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                state.limits.forget_idle();
+            }
+        })
+    };
+    api::server::serve(listener, router, cfg.limits.header_timeout, shutdown).await;
+    forget.abort();
     tracing::info!("stopping: committing the batch in flight");
     service.shutdown().await;
     Ok(())

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 async fn faulty_log() -> (TestLog, Arc<FaultyStore<SledStore>>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FaultyStore::new(SledStore::open(&dir.path().join("data")).unwrap()));
+    let store = Arc::new(FaultyStore::new(
+        SledStore::open(&dir.path().join("data")).unwrap(),
+    ));
     let log = TestLog::with_store(store.clone() as Arc<dyn Store>, dir).await;
     (log, store)
 }
@@ -35,9 +37,14 @@ async fn a_failing_disk_gets_503_and_the_log_recovers_without_restart() {
         // Nothing was published: same size, same checkpoint, nothing readable past it.
         assert_eq!(log.size().await, size);
         assert_eq!(log.get("/checkpoint").await.text(), before);
-        assert_eq!(log.get(&format!("/api/v1/entries/{size}")).await.status, 404);
+        assert_eq!(
+            log.get(&format!("/api/v1/entries/{size}")).await.status,
+            404
+        );
         // While the disk fails, new statements are refused at once, not queued.
-        let other = log.post(&acme.sign(&acme.body("request", user_data("FR")))).await;
+        let other = log
+            .post(&acme.sign(&acme.body("request", user_data("FR"))))
+            .await;
         assert_eq!(other.status, 503);
 
         // The fault clears: the same batch is committed (so the checkpoint for that size is

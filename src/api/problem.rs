@@ -36,9 +36,11 @@ pub fn problem_response(p: &Problem) -> Response {
         body,
     )
         .into_response();
-    if p.status == 503 {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    let retry = p.retry_after.or((p.status == 503).then_some(1));
+    if let Some(secs) = retry {
+        if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
     }
     r
 }

@@ -61,6 +61,18 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Prometheus metrics.
+pub async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::get().encode(),
+    )
+        .into_response()
+}
+
 pub async fn readyz(State(s): State<Shared>) -> Result<&'static str, ApiError> {
     if s.ready.load(Ordering::SeqCst) && s.log.published().is_some() {
         Ok("ready\n")
@@ -171,6 +183,10 @@ pub async fn entries(State(s): State<Shared>, q: Params) -> Result<Json<Value>, 
 }
 
 pub async fn inclusion(State(s): State<Shared>, q: Params) -> Result<Json<Value>, ApiError> {
+    crate::metrics::get()
+        .proofs
+        .get_or_create(&crate::metrics::Kind { kind: "inclusion" })
+        .inc();
     let index = required(&q, "index")?;
     let current = s.log.size();
     let size = param(&q, "size")?.unwrap_or(current);
@@ -192,6 +208,12 @@ pub async fn inclusion(State(s): State<Shared>, q: Params) -> Result<Json<Value>
 }
 
 pub async fn consistency(State(s): State<Shared>, q: Params) -> Result<Json<Value>, ApiError> {
+    crate::metrics::get()
+        .proofs
+        .get_or_create(&crate::metrics::Kind {
+            kind: "consistency",
+        })
+        .inc();
     let from = required(&q, "from")?;
     let current = s.log.size();
     let to = param(&q, "to")?.unwrap_or(current);

@@ -10,12 +10,13 @@ use crate::sequencer::Ack;
 use crate::statement::{self, verify};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rayon::prelude::*;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
 fn body_problem(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -40,6 +41,9 @@ async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checke
             .par_iter()
             .map(|bytes| {
                 let parsed = statement::parse(bytes)?;
+                if let Some(p) = parsed.publisher() {
+                    s.limits.check_publisher(p)?;
+                }
                 verify::check(parsed, &verify::StoreKeys(store), &s.log.origin, &s.log_key)
                     .map_err(|e| Problem::unavailable(format!("storage failed: {e}")))
             })
@@ -146,10 +150,37 @@ pub async fn submit_notes(s: &Shared, notes: Vec<String>) -> Vec<Result<(Ack, Re
     sequence(s, checked).await
 }
 
+/// Counts statements by outcome for the metrics.
+fn count<T>(route: &'static str, results: &[Result<(Ack, T), Problem>]) {
+    let m = crate::metrics::get();
+    for r in results {
+        let status = match r {
+            Ok((ack, _)) => status_of(ack).as_u16(),
+            Err(p) => p.status,
+        };
+        m.submissions
+            .get_or_create(&crate::metrics::Outcome { route, status })
+            .inc();
+    }
+}
+
+/// The per-address write limit (skipped when the address is unknown, in-process).
+fn check_ip(
+    s: &Shared,
+    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<(), ApiError> {
+    match addr {
+        Some(axum::Extension(ConnectInfo(a))) => s.limits.check_ip(a.ip()).map_err(ApiError),
+        None => Ok(()),
+    }
+}
+
 pub async fn submit(
     State(s): State<Shared>,
+    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    check_ip(&s, addr)?;
     let body = body.map_err(body_problem)?;
     if body.len() > statement::MAX_NOTE_BYTES {
         return Err(ApiError(Problem::too_large(format!(
@@ -159,9 +190,11 @@ pub async fn submit(
         ))));
     }
     let checked = check_all(&s, vec![body.to_vec()]).await;
-    let result = sequence(&s, checked)
-        .await
-        .pop()
+    let results = sequence(&s, checked).await;
+    count("single", &results);
+    let result = results
+        .into_iter()
+        .next()
         .unwrap_or_else(|| Err(Problem::internal("no answer")));
     let (ack, receipt) = result?;
     Ok((status_of(&ack), Json(receipt)).into_response())
@@ -169,8 +202,10 @@ pub async fn submit(
 
 pub async fn submit_batch(
     State(s): State<Shared>,
+    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    check_ip(&s, addr)?;
     let body = body.map_err(body_problem)?;
     if body.len() > MAX_BATCH_BYTES {
         return Err(ApiError(Problem::too_large(format!(
@@ -223,8 +258,9 @@ pub async fn submit_batch(
                 .at(format!("/statements/{i}")),
         );
     }
-    let results: Vec<Value> = sequence(&s, checked)
-        .await
+    let results = sequence(&s, checked).await;
+    count("batch", &results);
+    let results: Vec<Value> = results
         .into_iter()
         .map(|r| match r {
             Ok((ack, receipt)) => json!({"status": status_of(&ack).as_u16(), "receipt": receipt}),

@@ -114,6 +114,36 @@ impl Default for Options {
 
 const KEY_CHECKPOINT: &[u8] = b"a/checkpoint";
 const KEY_PROGRESS: &[u8] = b"a/progress";
+const KEY_VERIFIED: &[u8] = b"a/verified";
+
+/// A position in the log: the tree's edge and the last `logged_at`, and the checkpoint the
+/// run that reached it was verifying.
+#[derive(Debug, Clone, Default)]
+struct Position {
+    frontier: Frontier,
+    last_logged_at: entry::Millis,
+    target: String,
+}
+
+impl Position {
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "frontier": hex::encode(self.frontier.to_bytes()),
+            "last_logged_at": self.last_logged_at,
+            "target": self.target,
+        }))
+        .unwrap_or_default()
+    }
+
+    fn decode(b: &[u8]) -> Option<Position> {
+        let v: serde_json::Value = serde_json::from_slice(b).ok()?;
+        Some(Position {
+            frontier: Frontier::from_bytes(&hex::decode(v["frontier"].as_str()?).ok()?)?,
+            last_logged_at: v["last_logged_at"].as_i64()?,
+            target: v["target"].as_str()?.to_string(),
+        })
+    }
+}
 
 /// Runs one audit.
 pub fn audit(src: &dyn Source, key: &VerifierKey, opts: &Options) -> Result<Outcome, AuditError> {
@@ -125,7 +155,7 @@ pub fn audit(src: &dyn Source, key: &VerifierKey, opts: &Options) -> Result<Outc
         }
         None => Arc::new(MemStore::default()),
     };
-    let mut a = Auditor {
+    let a = Auditor {
         src,
         key,
         opts,
@@ -134,7 +164,12 @@ pub fn audit(src: &dyn Source, key: &VerifierKey, opts: &Options) -> Result<Outc
     };
     match a.run() {
         Ok(s) => Ok(Outcome::Verified(s)),
-        Err(Stop::Failed(f)) => Ok(Outcome::Failed(f)),
+        Err(Stop::Failed(f)) => {
+            // Nothing from a run that failed verification may stay in the state.
+            a.restore()?;
+            Ok(Outcome::Failed(f))
+        }
+        // A network error keeps the progress: the next run resumes from it.
         Err(Stop::Error(e)) => Err(e),
     }
 }
@@ -198,7 +233,7 @@ impl Auditor<'_> {
         }
     }
 
-    fn run(&mut self) -> Result<Summary, Stop> {
+    fn run(&self) -> Result<Summary, Stop> {
         let signed = self.src.checkpoint()?;
         let cp = match Checkpoint::verify(&signed, self.key) {
             Ok(cp) => cp,
@@ -272,31 +307,35 @@ impl Auditor<'_> {
                 }
             }
         }
-        // Where the last run stopped (it may be past the last verified checkpoint).
-        let (mut frontier, last_at) = match self.store.get(KEY_PROGRESS)? {
-            Some(b) if b.len() >= 8 => {
-                let at = i64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
-                let f = Frontier::from_bytes(&b[8..])
-                    .ok_or_else(|| AuditError::State("corrupt progress record".into()))?;
-                (f, at)
+        // Where the last verified run left the tree, and where an interrupted run stopped.
+        let verified = self.read_position(KEY_VERIFIED)?.unwrap_or_default();
+        if let Some((old_text, old)) = &old {
+            // Without a proof route (a static mirror), the new tree's own tiles must hold the
+            // verified tree's edge: otherwise it is another history.
+            if self.src.consistency(old.size, cp.size)?.is_none() && cp.size > old.size {
+                if let Some(why) = self.edge_mismatch(&verified.frontier, cp.size)? {
+                    let ev = self.keep_evidence("fork", old_text, &signed);
+                    return fail(None, "consistency", format!("the log of size {} does not contain the verified tree of size {}: {why}{ev}", cp.size, old.size));
+                }
             }
-            _ => (Frontier::default(), 0),
-        };
-        if frontier.size() > cp.size {
-            let ev = old
-                .as_ref()
-                .map(|(t, _)| self.keep_evidence("rollback", t, &signed))
-                .unwrap_or_default();
-            return fail(
-                None,
-                "rollback",
-                format!(
-                    "entries up to {} were already downloaded, but the log now says size {}{ev}",
-                    frontier.size(),
-                    cp.size
-                ),
-            );
         }
+        let mut position = verified.clone();
+        if let Some(p) = self.read_position(KEY_PROGRESS)? {
+            if p.frontier.size() > verified.frontier.size() {
+                // An interrupted run: go on only towards this checkpoint or one consistent with
+                // the one it was verifying; otherwise start again from the verified tree.
+                let same = p.target == signed;
+                let consistent = !same
+                    && p.frontier.size() <= cp.size
+                    && self.edge_mismatch(&p.frontier, cp.size)?.is_none();
+                if same || consistent {
+                    position = p;
+                } else {
+                    self.restore()?;
+                }
+            }
+        }
+        let (mut frontier, last_at) = (position.frontier.clone(), position.last_logged_at);
         let start = frontier.size();
         let mut replay = Replayer::resume(self.key.clone(), self.store.clone(), start, last_at);
         let bar = self.progress_bar(cp.size - start);
@@ -337,6 +376,24 @@ impl Auditor<'_> {
                     );
                 }
                 let skip = (frontier.size() - n * tile::WIDTH) as usize;
+                if skip > 0 {
+                    // The entries verified before, fetched again in this bundle, must not
+                    // have changed.
+                    let before =
+                        self.store
+                            .hash_range(0, n * tile::WIDTH, n * tile::WIDTH + skip as u64)?;
+                    if let Some(i) = entries[..skip]
+                        .iter()
+                        .zip(&before)
+                        .position(|(e, h)| merkle::leaf_hash(e) != *h)
+                    {
+                        return fail(
+                            Some(n * tile::WIDTH + i as u64),
+                            "consistency",
+                            format!("{path}: this entry differs from the one verified before"),
+                        );
+                    }
+                }
                 let new = &entries[skip..];
                 replay
                     .apply_all(new)
@@ -390,9 +447,14 @@ impl Auditor<'_> {
                     b.inc(new.len() as u64);
                 }
             }
-            let mut progress = replay.last_logged_at().to_be_bytes().to_vec();
-            progress.extend(frontier.to_bytes());
-            replay.flush(vec![(KEY_PROGRESS.to_vec(), Some(progress))], hashes)?;
+            let progress = Position {
+                frontier: frontier.clone(),
+                last_logged_at: replay.last_logged_at(),
+                target: signed.clone(),
+            };
+            let mut extra = self.undo_records(&replay)?;
+            extra.push((KEY_PROGRESS.to_vec(), Some(progress.encode())));
+            replay.flush(extra, hashes)?;
             first_bundle = end_bundle;
         }
         if let Some(b) = &bar {
@@ -416,13 +478,115 @@ impl Auditor<'_> {
         }
         self.check_upper_tiles(start, cp.size)?;
         let stats_match = self.check_stats(&replay, &cp, &signed)?;
-        replay.flush(
-            vec![(KEY_CHECKPOINT.to_vec(), Some(signed.into_bytes()))],
-            vec![],
-        )?;
+        // Verified: the progress becomes the verified position, and the undo records go.
+        let done = Position {
+            frontier: frontier.clone(),
+            last_logged_at: replay.last_logged_at(),
+            target: signed.clone(),
+        };
+        let mut extra: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .undo_records(&replay)?
+            .into_iter()
+            .map(|(k, _)| (k, None))
+            .collect();
+        for (k, _) in self.store.scan(b"u/")? {
+            extra.push((k, None));
+        }
+        extra.push((KEY_VERIFIED.to_vec(), Some(done.encode())));
+        extra.push((KEY_PROGRESS.to_vec(), Some(done.encode())));
+        extra.push((KEY_CHECKPOINT.to_vec(), Some(signed.clone().into_bytes())));
+        replay.flush(extra, vec![])?;
         let mut summary = self.summary(&replay, &cp, cp.size - start)?;
         summary.stats_match = stats_match;
         Ok(summary)
+    }
+
+    fn read_position(&self, key: &[u8]) -> Result<Option<Position>, Stop> {
+        match self.store.get(key)? {
+            None => Ok(None),
+            Some(b) => Position::decode(&b)
+                .map(Some)
+                .ok_or_else(|| Stop::Error(AuditError::State("corrupt position record".into()))),
+        }
+    }
+
+    /// Before unverified changes overwrite state, the values they replace are kept under
+    /// `u/<key>` (once: the oldest, verified, value wins), so a failed run can be undone.
+    fn undo_records(&self, replay: &Replayer) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, Stop> {
+        let mut out = Vec::new();
+        for k in replay.pending_keys() {
+            let mut u = b"u/".to_vec();
+            u.extend_from_slice(&k);
+            if self.store.get(&u)?.is_none() {
+                let old = self.store.get(&k)?;
+                out.push((
+                    u,
+                    Some(serde_json::to_vec(&old.map(hex::encode)).unwrap_or_default()),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Undoes every change since the last verified position.
+    fn restore(&self) -> Result<(), AuditError> {
+        let mut state = Vec::new();
+        for (u, v) in self.store.scan(b"u/")? {
+            let old: Option<String> = serde_json::from_slice(&v)
+                .map_err(|_| AuditError::State("corrupt undo record".into()))?;
+            let old = old
+                .map(hex::decode)
+                .transpose()
+                .map_err(|_| AuditError::State("corrupt undo record".into()))?;
+            state.push((u[2..].to_vec(), old));
+            state.push((u, None));
+        }
+        let verified = self.store.get(KEY_VERIFIED)?;
+        state.push((KEY_PROGRESS.to_vec(), verified));
+        self.store.commit(&crate::store::CommitBatch {
+            state,
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
+    /// Checks that the tree of `size` served by the source holds the perfect subtrees of the
+    /// edge `edge` (a smaller tree already verified): read from the source's hash tiles, each
+    /// must hash to the same value. Returns what differs, if anything.
+    fn edge_mismatch(&self, edge: &Frontier, size: u64) -> Result<Option<String>, Stop> {
+        for ((level, index), hash) in edge.nodes_with_ids() {
+            let base = level - level % tile::HEIGHT as u8;
+            let span = 1u64 << (level - base);
+            let lo = index * span; // first hash at level `base`
+            let n = lo / tile::WIDTH;
+            let count = size >> base;
+            let width = (count - n * tile::WIDTH).min(tile::WIDTH) as u16;
+            let id = TileId {
+                kind: TileKind::Hash(base / tile::HEIGHT as u8),
+                index: n,
+                width,
+            };
+            let Some(t) = self.src.tile(&id)? else {
+                return Ok(Some(format!("{} is missing", id.path())));
+            };
+            let start = ((lo % tile::WIDTH) * 32) as usize;
+            let end = start + (span * 32) as usize;
+            let Some(slice) = t.get(start..end) else {
+                return Ok(Some(format!("{} is too short", id.path())));
+            };
+            let mut f = Frontier::default();
+            for c in slice.chunks(32) {
+                f.append(c.try_into().unwrap_or([0; 32]));
+            }
+            if f.root() != hash {
+                return Ok(Some(format!(
+                    "the subtree at level {level}, index {index} hashes to {} in its tiles, but to {} in the verified tree",
+                    b64(&f.root()),
+                    b64(&hash)
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// Fetches entry bundles and level-0 hash tiles in parallel.

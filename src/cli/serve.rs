@@ -11,7 +11,8 @@ use std::time::Duration;
 
 #[derive(clap::Args, Default)]
 pub struct Args {
-    /// A TOML file with any of: data, keys, listen, origin, batch_max, batch_wait_ms, demo.
+    /// A TOML file with any of: data, keys, listen, origin, batch_max, batch_wait_ms, demo,
+    /// rate_ip, rate_publisher, max_reads, request_timeout, header_timeout.
     #[arg(long, env = "CANDOR_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory (the sled database) [default: data]
@@ -36,6 +37,21 @@ pub struct Args {
     /// example publishers, to see a living log.
     #[arg(long, env = "CANDOR_DEMO")]
     pub demo: bool,
+    /// Write requests per second from one client address; 0 for no limit [default: 2000]
+    #[arg(long, env = "CANDOR_RATE_IP")]
+    pub rate_ip: Option<u32>,
+    /// Statements per minute from one publisher; 0 for no limit [default: 200000]
+    #[arg(long, env = "CANDOR_RATE_PUBLISHER")]
+    pub rate_publisher: Option<u32>,
+    /// Expensive reads (tiles, proofs, pages, statistics) served at once [default: 256]
+    #[arg(long, env = "CANDOR_MAX_READS")]
+    pub max_reads: Option<usize>,
+    /// Seconds to handle one request, body included [default: 30]
+    #[arg(long, env = "CANDOR_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
+    /// Seconds a client may take to send its request headers [default: 10]
+    #[arg(long, env = "CANDOR_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
 }
 
 /// The config file's shape: the same settings as the flags.
@@ -49,6 +65,11 @@ struct File {
     batch_max: Option<usize>,
     batch_wait_ms: Option<u64>,
     demo: Option<bool>,
+    rate_ip: Option<u32>,
+    rate_publisher: Option<u32>,
+    max_reads: Option<usize>,
+    request_timeout: Option<u64>,
+    header_timeout: Option<u64>,
 }
 
 /// Merges flags, environment, file and defaults.
@@ -81,6 +102,27 @@ pub fn config(a: Args) -> anyhow::Result<Config> {
             ..d.sequencer
         },
         demo: a.demo || f.demo.unwrap_or(false),
+        limits: crate::api::limits::LimitsConfig {
+            ip_per_second: a.rate_ip.or(f.rate_ip).unwrap_or(d.limits.ip_per_second),
+            publisher_per_minute: a
+                .rate_publisher
+                .or(f.rate_publisher)
+                .unwrap_or(d.limits.publisher_per_minute),
+            max_expensive_reads: a
+                .max_reads
+                .or(f.max_reads)
+                .unwrap_or(d.limits.max_expensive_reads),
+            request_timeout: a
+                .request_timeout
+                .or(f.request_timeout)
+                .map(Duration::from_secs)
+                .unwrap_or(d.limits.request_timeout),
+            header_timeout: a
+                .header_timeout
+                .or(f.header_timeout)
+                .map(Duration::from_secs)
+                .unwrap_or(d.limits.header_timeout),
+        },
     })
 }
 

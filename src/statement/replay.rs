@@ -111,6 +111,11 @@ impl Replayer {
         Ok(all.into_iter().collect())
     }
 
+    /// The keys the pending changes will write.
+    pub fn pending_keys(&self) -> Vec<Vec<u8>> {
+        self.pending.keys().cloned().collect()
+    }
+
     /// Writes the pending changes, with `extra` state and stored hashes, in one commit.
     pub fn flush(
         &mut self,

@@ -123,7 +123,12 @@ impl Store for SledStore {
         }
         self.db.apply_batch(b).map_err(io)?;
         self.db.flush().map_err(io)?;
-        self.sync_files()
+        let t = std::time::Instant::now();
+        let r = self.sync_files();
+        crate::metrics::get()
+            .fsync_seconds
+            .observe(t.elapsed().as_secs_f64());
+        r
     }
 
     fn checkpoint(&self) -> Result<Option<String>, StoreError> {
