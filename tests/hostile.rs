@@ -2360,7 +2360,7 @@ fn slow_clients(run: &mut Run) {
 /// Spec 6.2: errors are `application/problem+json`. A path parameter that percent-decodes to
 /// invalid UTF-8 is refused by axum's own `Path` rejection, as `text/plain`.
 #[test]
-#[ignore = "bug: src/api/read.rs tile/entry/publisher/statement use the infallible Path extractor; its rejection is text/plain, not a problem"]
+
 fn path_parameters_that_are_not_utf8_are_refused_with_problems() {
     let (_server, mut run, _w) = setup();
     for target in [
@@ -2381,7 +2381,7 @@ fn path_parameters_that_are_not_utf8_are_refused_with_problems() {
 /// `statements` member must not silently replace the first, or a proxy or auditor reading
 /// the first sees another batch than the log sequences.
 #[test]
-#[ignore = "bug: src/api/write.rs submit_batch parses the envelope as a serde_json Value, which keeps the last of duplicate members"]
+
 fn batch_envelope_with_two_statements_members_is_refused() {
     let (_server, mut run, w) = setup();
     let half = String::from_utf8(w.good_note[..40].to_vec()).unwrap();
@@ -2399,7 +2399,7 @@ fn batch_envelope_with_two_statements_members_is_refused() {
 /// Content-Length past the limit is not refused until that many bytes arrive. Both routes
 /// should answer 413 as soon as the limit is known to be exceeded.
 #[test]
-#[ignore = "bug: src/api/mod.rs applies DefaultBodyLimit(8 MiB + 1 KiB) to POST /api/v1/statements too, and neither write handler looks at Content-Length before reading"]
+
 fn oversized_bodies_are_refused_before_they_are_read() {
     let (server, mut run, _w) = setup();
     let addr = server.addr();
@@ -2448,7 +2448,6 @@ fn oversized_bodies_are_refused_before_they_are_read() {
 /// with '/' into a store key, so the origin (the genesis publisher) plus an id
 /// `operator/<uuid>` reaches the operator's statement, served under the wrong publisher.
 #[test]
-#[ignore = "bug: src/api/read.rs statement() looks up state::id_key(id, sid) = \"i/{id}/{sid}\" for any sid, so ids holding '/' alias other publishers' statements"]
 fn statement_lookups_do_not_alias_other_publishers() {
     let (_server, mut run, w) = setup();
     let t = &w.acme_register[..w.acme_register.iter().position(|&b| b == b'\n').unwrap()];
@@ -2472,7 +2471,7 @@ fn statement_lookups_do_not_alias_other_publishers() {
 /// cost with 100 lines by an unknown key (nothing to verify): every line past the ones the
 /// type requires is refused by count (403), so it need not be verified.
 #[test]
-#[ignore = "bug: src/statement/verify.rs check() verifies every signature line (up to 100 a note) before the rules refuse the count"]
+
 fn surplus_signature_lines_are_not_verified() {
     let (_server, run, w) = setup();
     let line = w.acme.key.signature_line(w.good_text.as_bytes());

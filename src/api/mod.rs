@@ -3,7 +3,7 @@
 //! and turn results into responses; every refusal is a [`Problem`].
 
 pub mod limits;
-mod problem;
+pub mod problem;
 pub mod read;
 pub mod server;
 pub mod stats;

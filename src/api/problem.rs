@@ -61,3 +61,25 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
     );
     problem_response(&p)
 }
+
+/// axum's `Path`, refusing malformed path parameters (bad percent-encoding, invalid UTF-8)
+/// with a problem instead of plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(e) => Err(ApiError(Problem::form(format!("malformed path: {e}")))),
+        }
+    }
+}

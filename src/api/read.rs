@@ -1,14 +1,15 @@
 //! Read routes: checkpoint, tiles, entries, proofs, publishers and statements.
 
+use super::problem::ApiPath;
 use super::{ApiError, Shared};
 use crate::entry;
 use crate::merkle::{self, Hash};
 use crate::note;
 use crate::problem::Problem;
+use crate::statement::json;
 use crate::statement::state::{self, Merged, PublisherState, StatementRef};
-use crate::statement::{json, MAX_NOTE_BYTES};
 use crate::tile::TileId;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -97,7 +98,10 @@ pub async fn checkpoint(State(s): State<Shared>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-pub async fn tile(State(s): State<Shared>, Path(path): Path<String>) -> Result<Response, ApiError> {
+pub async fn tile(
+    State(s): State<Shared>,
+    ApiPath(path): ApiPath<String>,
+) -> Result<Response, ApiError> {
     let full = format!("tile/{path}");
     let id = TileId::parse(&full).ok_or_else(|| {
         ApiError(Problem::form(format!(
@@ -137,7 +141,7 @@ pub fn entry_json(bytes: &[u8]) -> Result<Value, ApiError> {
 
 pub async fn entry(
     State(s): State<Shared>,
-    Path(index): Path<String>,
+    ApiPath(index): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let i: u64 = index
         .parse()
@@ -270,7 +274,7 @@ pub async fn publishers(State(s): State<Shared>) -> Result<Json<Value>, ApiError
 
 pub async fn publisher(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || Ok(Json(publisher_json(&load_publisher(&s, &id)?)))).await
 }
@@ -297,11 +301,15 @@ pub fn seal_status(m: &Merged, last_date: &str) -> &'static str {
 
 pub async fn statement(
     State(s): State<Shared>,
-    Path((id, sid)): Path<(String, String)>,
+    ApiPath((id, sid)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        if sid.len() > MAX_NOTE_BYTES {
-            return Err(ApiError(Problem::form("statement id too long")));
+        // Statement ids are UUIDs: nothing else can name a statement, and looking it up could
+        // alias another publisher's key.
+        if uuid::Uuid::parse_str(&sid).map(|u| u.hyphenated().to_string() != sid).unwrap_or(true) {
+            return Err(ApiError(Problem::not_found(format!(
+                "publisher {id:?} has no statement {sid:?}: statement ids are lowercase hyphenated UUIDs"
+            ))));
         }
         let r: StatementRef = state::decode(s.log.store.get(&state::id_key(&id, &sid))?)
             .ok_or_else(|| {

@@ -9,27 +9,14 @@ use crate::receipt::Receipt;
 use crate::sequencer::Ack;
 use crate::statement::{self, verify};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::Request;
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-
-fn body_problem(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError(Problem::too_large(format!(
-            "the request body exceeds {MAX_BATCH_BYTES} bytes; a note is at most {} bytes and a batch at most 8 MiB",
-            statement::MAX_NOTE_BYTES
-        )))
-    } else {
-        ApiError(Problem::form(format!(
-            "could not read the request body: {e}"
-        )))
-    }
-}
 
 /// Form and order-free checks for each note, in parallel on all cores.
 async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checked, Problem>> {
@@ -41,11 +28,19 @@ async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checke
             .par_iter()
             .map(|bytes| {
                 let parsed = statement::parse(bytes)?;
-                if let Some(p) = parsed.publisher() {
+                let checked =
+                    verify::check(parsed, &verify::StoreKeys(store), &s.log.origin, &s.log_key)
+                        .map_err(|e| Problem::unavailable(format!("storage failed: {e}")))?;
+                // Charge a publisher's budget only for statements its own key signed, so
+                // that nobody else can exhaust it.
+                let signed = checked
+                    .signatures
+                    .first()
+                    .is_some_and(|c| c.iter().any(|(_, ok)| *ok));
+                if let (true, Some(p)) = (signed, checked.parsed.publisher()) {
                     s.limits.check_publisher(p)?;
                 }
-                verify::check(parsed, &verify::StoreKeys(store), &s.log.origin, &s.log_key)
-                    .map_err(|e| Problem::unavailable(format!("storage failed: {e}")))
+                Ok(checked)
             })
             .collect()
     })
@@ -175,13 +170,72 @@ fn check_ip(
     }
 }
 
+/// Reads a body of at most `limit` bytes. A larger one is refused with 413, after reading
+/// and discarding what the client sends within a short grace (so that a client that writes
+/// its whole body before reading the answer gets the answer, not a broken connection).
+async fn read_body(
+    req: Request,
+    limit: usize,
+    too_large: impl Fn(u64) -> Problem,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = req.into_body();
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        drain(&mut body).await;
+        return Err(ApiError(too_large(n)));
+    }
+    let mut out = Vec::new();
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        let frame = frame.map_err(|e| {
+            ApiError(Problem::form(format!(
+                "could not read the request body: {e}"
+            )))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                let seen = (out.len() + data.len()) as u64;
+                drain(&mut body).await;
+                return Err(ApiError(too_large(seen)));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Reads and discards up to 16 MiB of a refused body, for at most two seconds.
+async fn drain(body: &mut axum::body::Body) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut left: usize = 16 << 20;
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, http_body_util::BodyExt::frame(body)).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(d) = frame.into_data() {
+                    left = left.saturating_sub(d.len());
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
 pub async fn submit(
     State(s): State<Shared>,
     addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     check_ip(&s, addr)?;
-    let body = body.map_err(body_problem)?;
+    let body = read_body(req, statement::MAX_NOTE_BYTES, |n| {
+        Problem::too_large(format!(
+            "the note is {n} bytes or more; a statement note may be at most {} bytes",
+            statement::MAX_NOTE_BYTES
+        ))
+    })
+    .await?;
     if body.len() > statement::MAX_NOTE_BYTES {
         return Err(ApiError(Problem::too_large(format!(
             "the note is {} bytes; a statement note may be at most {} bytes",
@@ -200,34 +254,40 @@ pub async fn submit(
     Ok((status_of(&ack), Json(receipt)).into_response())
 }
 
+/// The batch envelope: exactly one member (a duplicate member is refused, not resolved).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    statements: Vec<Value>,
+}
+
 pub async fn submit_batch(
     State(s): State<Shared>,
     addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     check_ip(&s, addr)?;
-    let body = body.map_err(body_problem)?;
+    let body = read_body(req, MAX_BATCH_BYTES, |n| {
+        Problem::too_large(format!(
+            "the batch is {n} bytes or more; at most 8 MiB (8388608 bytes)"
+        ))
+    })
+    .await?;
     if body.len() > MAX_BATCH_BYTES {
         return Err(ApiError(Problem::too_large(format!(
             "the batch is {} bytes; at most 8 MiB (8388608 bytes)",
             body.len()
         ))));
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError(Problem::form(format!(
-            "the batch must be JSON {{\"statements\": [note, …]}}: {e}"
-        )))
+    let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            Problem::form(format!(
+                "the batch must be exactly {{\"statements\": [note, …]}}: {e}"
+            ))
+            .at("/statements"),
+        )
     })?;
-    let list = v
-        .get("statements")
-        .and_then(Value::as_array)
-        .filter(|_| v.as_object().is_some_and(|o| o.len() == 1))
-        .ok_or_else(|| {
-            ApiError(
-                Problem::form("the batch must be exactly {\"statements\": [note, …]}")
-                    .at("/statements"),
-            )
-        })?;
+    let list = envelope.statements;
     if list.len() > MAX_BATCH_ITEMS {
         return Err(ApiError(Problem::too_large(format!(
             "the batch has {} statements; at most {MAX_BATCH_ITEMS}",
