@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod bench;
 pub mod client;
 pub mod keygen;
 pub mod publisher;
@@ -55,6 +56,8 @@ pub enum Command {
     Export(backup::ExportArgs),
     /// Operator: rebuild a data directory from an exported tree, after verifying it.
     Import(backup::ImportArgs),
+    /// Load generator: pre-signed writes or reads against a running log, with latency figures.
+    Bench(bench::Args),
     /// Anyone: check a receipt offline (and optionally against the live log).
     VerifyReceipt(verify_receipt::Args),
 }
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Band(a) => report::run("band", a),
         Command::VerifyReceipt(a) => verify_receipt::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Export(a) => backup::export(a),
         Command::Import(a) => backup::import(a),
         Command::Monitor(a) => audit::monitor(a),
