@@ -35,16 +35,15 @@ impl Rules for LedgerRules {
         at: Position,
         st: &mut StateView<'_>,
     ) -> Result<Admit, Problem> {
-        // 3. duplicate: the same note bytes are already logged.
-        if let Some(i) = st
-            .get(&state::dup_key(&item.parsed.note_hash))
-            .map_err(store_err)?
-        {
-            let index = std::str::from_utf8(&i)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            return Ok(Admit::Duplicate(index));
+        // 3. duplicate: the same note bytes are already logged. The same bytes name the same
+        // publisher and id, so the id index finds them; a different note under that id is a
+        // reused id, refused later (409).
+        if let (Some(p), Some(id)) = (item.parsed.publisher(), item.parsed.id()) {
+            if let Some(r) = get_ref(st, p, id)? {
+                if r.note == hex::encode(item.parsed.note_hash) {
+                    return Ok(Admit::Duplicate(r.index));
+                }
+            }
         }
         if at.index == 0 && item.ty != Some(Type::Genesis) {
             return Err(Problem::unavailable(
@@ -501,12 +500,12 @@ impl Ctx<'_> {
         let id = p.id().unwrap_or("").to_string();
         let next = idx + 1;
         let hash = Some(hex::encode(p.hash));
-        st.put(state::dup_key(&p.note_hash), idx.to_string().into_bytes());
         st.put(
             state::id_key(&pid, &id),
             state::encode(&StatementRef {
                 index: idx,
                 kind: t.name().into(),
+                note: hex::encode(p.note_hash),
             }),
         );
         if let Some(mut me) = publisher.clone() {

@@ -5,7 +5,7 @@
 //! Keys in the store's state space:
 //! `p/<publisher>` → [`PublisherState`]; `k/<public key hex>` → owning publisher;
 //! `i/<publisher>/<statement id>` → [`StatementRef`]; `r/<publisher>/<statement id>` →
-//! [`Merged`]; `d/<note hash hex>` → index of that exact note.
+//! [`Merged`].
 
 use crate::note::VerifierKey;
 use crate::problem::Head;
@@ -92,6 +92,8 @@ pub struct StatementRef {
     pub index: u64,
     #[serde(rename = "type")]
     pub kind: String,
+    /// SHA-256 of the whole note, hex: the same bytes again are a duplicate.
+    pub note: String,
 }
 
 /// A revealed seal's record.
@@ -143,10 +145,6 @@ pub fn id_key(publisher: &str, id: &str) -> Vec<u8> {
 
 pub fn merged_key(publisher: &str, id: &str) -> Vec<u8> {
     format!("r/{publisher}/{id}").into_bytes()
-}
-
-pub fn dup_key(note_hash: &[u8; 32]) -> Vec<u8> {
-    format!("d/{}", hex::encode(note_hash)).into_bytes()
 }
 
 /// The operator's publisher id.

@@ -1,8 +1,10 @@
 //! The embedded default store: one sled tree with prefixed keys, so that a whole group
 //! commit is one atomic sled batch.
 //!
-//! Keys: `c` → last checkpoint; `e` ‖ u64 → entry; `h` ‖ u8 level ‖ u64 index → stored hash;
-//! `s` ‖ key → derived state. Big-endian integers keep range scans in index order.
+//! Keys: `c` → last checkpoint; `e` ‖ u64 → entry; `b` ‖ u8 level ‖ u64 block → up to 256
+//! consecutive stored hashes of that level (hash `i` lives in block `i / 256`, at offset
+//! `i % 256`), so a batch of entries rewrites a few blocks rather than inserting two small
+//! keys per entry; `s` ‖ key → derived state. Big-endian integers keep range scans in order.
 //!
 //! Durability: `sled::Db::flush` writes with `sync_file_range`, which does not flush the
 //! disk's write cache, and sled never fsyncs the blob files it writes for large values. So
@@ -33,10 +35,13 @@ fn entry_key(i: u64) -> [u8; 9] {
     k
 }
 
-fn hash_key((level, index): NodeId) -> [u8; 10] {
-    let mut k = [b'h'; 10];
+/// Hashes a block holds.
+const BLOCK: u64 = 256;
+
+fn block_key(level: u8, block: u64) -> [u8; 10] {
+    let mut k = [b'b'; 10];
     k[1] = level;
-    k[2..].copy_from_slice(&index.to_be_bytes());
+    k[2..].copy_from_slice(&block.to_be_bytes());
     k
 }
 
@@ -109,8 +114,38 @@ impl Store for SledStore {
         for (i, bytes) in &batch.entries {
             b.insert(&entry_key(*i)[..], bytes.as_slice());
         }
-        for (id, h) in &batch.hashes {
-            b.insert(&hash_key(*id)[..], &h[..]);
+        // Group the new hashes by block, and append them to what each block holds.
+        let mut blocks: std::collections::BTreeMap<(u8, u64), Vec<(u64, Hash)>> =
+            Default::default();
+        for ((level, index), h) in &batch.hashes {
+            blocks
+                .entry((*level, index / BLOCK))
+                .or_default()
+                .push((index % BLOCK, *h));
+        }
+        for ((level, block), hashes) in blocks {
+            let mut value = self
+                .db
+                .get(block_key(level, block))
+                .map_err(io)?
+                .map(|v| v.to_vec())
+                .unwrap_or_default();
+            for (offset, h) in hashes {
+                let at = offset as usize * 32;
+                if at > value.len() {
+                    return Err(StoreError::Corrupt(format!(
+                        "hash {} at level {level} would leave a gap",
+                        block * BLOCK + offset
+                    )));
+                }
+                // Rewriting a hash (a retried batch) writes the same value.
+                if at == value.len() {
+                    value.extend_from_slice(&h);
+                } else {
+                    value[at..at + 32].copy_from_slice(&h);
+                }
+            }
+            b.insert(&block_key(level, block)[..], value);
         }
         for (k, v) in &batch.state {
             match v {
@@ -152,26 +187,56 @@ impl Store for SledStore {
     }
 
     fn hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        ids.iter()
-            .map(|id| match self.db.get(hash_key(*id)).map_err(io)? {
-                Some(v) => to_hash(&v),
-                None => Err(StoreError::Corrupt(format!(
-                    "missing stored hash at level {} index {}",
-                    id.0, id.1
-                ))),
-            })
-            .collect()
+        let mut out = Vec::with_capacity(ids.len());
+        let mut last: Option<((u8, u64), sled::IVec)> = None;
+        for (level, index) in ids {
+            let key = (*level, index / BLOCK);
+            let block = match &last {
+                Some((k, v)) if *k == key => v.clone(),
+                _ => {
+                    let v = self
+                        .db
+                        .get(block_key(key.0, key.1))
+                        .map_err(io)?
+                        .unwrap_or_default();
+                    last = Some((key, v.clone()));
+                    v
+                }
+            };
+            let at = (index % BLOCK) as usize * 32;
+            let h = block.get(at..at + 32).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "missing stored hash at level {level} index {index}"
+                ))
+            })?;
+            out.push(to_hash(h)?);
+        }
+        Ok(out)
     }
 
     fn hash_range(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        if start >= end {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        let mut i = start;
+        while i < end {
+            let block = self
+                .db
+                .get(block_key(level, i / BLOCK))
+                .map_err(io)?
+                .unwrap_or_default();
+            let from = (i % BLOCK) as usize * 32;
+            let to = (((end - i / BLOCK * BLOCK).min(BLOCK)) as usize * 32).min(block.len());
+            if from >= to {
+                break; // the range ends where the stored hashes end
+            }
+            for c in block[from..to].chunks(32) {
+                out.push(to_hash(c)?);
+            }
+            i = (i / BLOCK + 1) * BLOCK;
+            if to < BLOCK as usize * 32 && i < end {
+                break;
+            }
         }
-        self.db
-            .range(hash_key((level, start))..hash_key((level, end)))
-            .values()
-            .map(|v| v.map_err(io).and_then(|v| to_hash(&v)))
-            .collect()
+        Ok(out)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
