@@ -121,3 +121,36 @@ pub fn load_or_create(
     write_pair(dir, file, &k)?;
     Ok((k, true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_are_private_never_overwritten_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k, created) = load_or_create(dir.path(), "log", "example.org/log").unwrap();
+        assert!(created);
+        let path = dir.path().join("log.key");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // A second start loads the same key; it is never overwritten.
+        let (again, created) = load_or_create(dir.path(), "log", "example.org/log").unwrap();
+        assert!(!created);
+        assert_eq!(again.verifier(), k.verifier());
+        assert!(write_pair(dir.path(), "log", &k).is_err());
+        // A key for another origin is refused with a clear message.
+        let err = load_or_create(dir.path(), "log", "other.org/log").unwrap_err().to_string();
+        assert!(err.contains("is --origin right?"), "{err}");
+        // Readable by others: refused, and the message says how to fix it.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_secret(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        // Malformed: refused without echoing the content.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&path, "PRIVATE+KEY+example.org/log+00000000+AAAA\n").unwrap();
+        let err = read_secret(&path).unwrap_err().to_string();
+        assert!(err.contains("log.key") && !err.contains("AAAA"), "{err}");
+        // The secret never shows in Debug output.
+        assert!(!format!("{k:?}").contains(&k.to_text()[20..]));
+    }
+}
