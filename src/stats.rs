@@ -412,7 +412,7 @@ impl Index {
             .filter_map(|g| DIMENSIONS.iter().position(|x| x == g))
             .collect();
         let by_reason = group.contains(&7);
-        let mut rows: HashMap<[u32; 3], [u64; 6]> = HashMap::new();
+        let mut rows: rustc_hash::FxHashMap<[u32; 3], [u64; 6]> = Default::default();
         let mut totals = [0u64; 6];
         for d in &self.demands {
             if dim_filters.iter().any(|(i, c)| Some(d.dims[*i]) != *c) {
@@ -447,16 +447,12 @@ impl Index {
                 *t += m;
             }
             // A demand with several reasons counts once per reason when grouped by reason.
-            let reasons: Vec<u32> = if by_reason {
-                if d.reasons.is_empty() {
-                    vec![0]
-                } else {
-                    d.reasons.clone()
-                }
+            let reasons: &[u32] = if by_reason && !d.reasons.is_empty() {
+                &d.reasons
             } else {
-                vec![0]
+                &[0]
             };
-            for r in reasons {
+            for &r in reasons {
                 let mut key = [0u32; 3];
                 for (k, g) in key.iter_mut().zip(&group) {
                     *k = match *g {
