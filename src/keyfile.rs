@@ -132,14 +132,19 @@ mod tests {
         let (k, created) = load_or_create(dir.path(), "log", "example.org/log").unwrap();
         assert!(created);
         let path = dir.path().join("log.key");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // A second start loads the same key; it is never overwritten.
         let (again, created) = load_or_create(dir.path(), "log", "example.org/log").unwrap();
         assert!(!created);
         assert_eq!(again.verifier(), k.verifier());
         assert!(write_pair(dir.path(), "log", &k).is_err());
         // A key for another origin is refused with a clear message.
-        let err = load_or_create(dir.path(), "log", "other.org/log").unwrap_err().to_string();
+        let err = load_or_create(dir.path(), "log", "other.org/log")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is --origin right?"), "{err}");
         // Readable by others: refused, and the message says how to fix it.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();

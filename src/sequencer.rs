@@ -104,6 +104,8 @@ pub trait Rules: Send + 'static {
 pub struct Ack {
     pub index: u64,
     pub duplicate: bool,
+    /// The entry's `logged_at`, when this answer logged it (None for a duplicate).
+    pub logged_at: Option<Millis>,
     /// The checkpoint published by the commit that answered (covers `index`).
     pub checkpoint: Arc<Published>,
 }
@@ -262,6 +264,7 @@ impl<R: Rules> Writer<R> {
                     (Ok((index, duplicate)), Some(cp)) => Ok(Ack {
                         index,
                         duplicate,
+                        logged_at: (!duplicate).then_some(cp.last_logged_at),
                         checkpoint: cp.clone(),
                     }),
                     (Ok(_), None) => Err(self.rules.unavailable("the log has no checkpoint yet")),

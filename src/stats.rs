@@ -597,8 +597,20 @@ impl Index {
 impl Index {
     /// Follows one committed batch: its changed merged records, and the new checkpoint.
     pub fn apply_batch(&mut self, batch: &crate::store::CommitBatch, p: &crate::log::Published) {
-        for (k, v) in &batch.state {
-            self.apply_record(k, v.as_deref());
+        use rayon::prelude::*;
+        // Decoding the records is the costly part: do it on all cores, then apply in order.
+        let decoded: Vec<(String, String, Merged)> = batch
+            .state
+            .par_iter()
+            .filter_map(|(k, v)| {
+                let rest = std::str::from_utf8(k.strip_prefix(b"r/")?).ok()?;
+                let (publisher, id) = rest.rsplit_once('/')?;
+                let m = serde_json::from_slice::<Merged>(v.as_deref()?).ok()?;
+                Some((publisher.to_string(), id.to_string(), m))
+            })
+            .collect();
+        for (publisher, id, m) in &decoded {
+            self.upsert(publisher, id, m);
         }
         self.size = p.size;
         self.checkpoint = p.signed.clone();

@@ -55,23 +55,35 @@ async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checke
 /// Builds a receipt for an acknowledged entry from what is on disk.
 pub fn receipt(s: &Shared, ack: &Ack) -> Result<Receipt, Problem> {
     let fail = |e: String| Problem::unavailable(format!("could not build the receipt: {e}"));
-    let bytes = s
-        .log
-        .store
-        .entries(ack.index, ack.index + 1)
-        .map_err(|e| fail(e.to_string()))?
-        .pop()
-        .ok_or_else(|| fail(format!("entry {} not found", ack.index)))?;
-    let e = entry::decode(&bytes).map_err(fail)?;
-    let size = ack.checkpoint.size;
+    // A statement just logged: its time is known and its leaf hash is stored. A duplicate:
+    // read the original entry.
+    let (leaf, logged_at) = match ack.logged_at {
+        Some(at) => (
+            s.log
+                .leaf_hash(ack.index)
+                .map_err(|e| fail(e.to_string()))?,
+            at,
+        ),
+        None => {
+            let bytes = s
+                .log
+                .store
+                .entries(ack.index, ack.index + 1)
+                .map_err(|e| fail(e.to_string()))?
+                .pop()
+                .ok_or_else(|| fail(format!("entry {} not found", ack.index)))?;
+            let e = entry::decode(&bytes).map_err(fail)?;
+            (merkle::leaf_hash(&bytes), e.logged_at)
+        }
+    };
     let proof = s
         .log
-        .inclusion_proof(ack.index, size)
+        .inclusion_proof(ack.index, ack.checkpoint.size)
         .map_err(|e| fail(e.to_string()))?;
     Ok(Receipt {
         index: ack.index,
-        leaf_hash: note::encode_b64(&merkle::leaf_hash(&bytes)),
-        logged_at: entry::format_instant(e.logged_at),
+        leaf_hash: note::encode_b64(&leaf),
+        logged_at: entry::format_instant(logged_at),
         checkpoint: ack.checkpoint.signed.clone(),
         inclusion_proof: proof.iter().map(|h| note::encode_b64(h)).collect(),
     })
@@ -84,7 +96,7 @@ async fn receipts(
     let s = s.clone();
     let n = acks.len();
     tokio::task::spawn_blocking(move || {
-        acks.into_iter()
+        acks.into_par_iter()
             .map(|a| a.and_then(|a| receipt(&s, &a).map(|r| (a, r))))
             .collect()
     })

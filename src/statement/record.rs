@@ -30,7 +30,16 @@ pub fn check_record(record: &Value, prefix: &str) -> Result<(), Problem> {
 
 /// `received_on` must not be after the date the entry is logged.
 pub fn check_received_by(record: &Value, logged_date: &str, prefix: &str) -> Result<(), Problem> {
-    if let Some(rec) = record.get("received_on").and_then(Value::as_str) {
+    check_received_by_field(record.get("received_on"), logged_date, prefix)
+}
+
+/// The same check, given the `received_on` value itself.
+pub fn check_received_by_field(
+    received_on: Option<&Value>,
+    logged_date: &str,
+    prefix: &str,
+) -> Result<(), Problem> {
+    if let Some(rec) = received_on.and_then(Value::as_str) {
         if rec > logged_date {
             return Err(Problem::content(format!(
                 "received_on ({rec}) is after the date the log records this statement ({logged_date}); a demand cannot be logged before it is received"

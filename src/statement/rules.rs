@@ -165,7 +165,9 @@ impl Ctx<'_> {
         } else {
             Role::Signing
         };
-        let first = state.current(role).ok_or_else(|| {
+        // The key in force, as the pre-check already parsed it when it could (decoding a
+        // point is not free, and this runs in the single writer).
+        let text = state.current_text(role).ok_or_else(|| {
             Problem::authority(format!(
                 "publisher {publisher:?} has no {} key",
                 if role == Role::Signing {
@@ -175,6 +177,16 @@ impl Ctx<'_> {
                 }
             ))
         })?;
+        let pre = self.item.signatures.first().and_then(|c| {
+            c.iter()
+                .find(|(k, _)| k.to_string() == text)
+                .map(|(k, _)| k.clone())
+        });
+        let first = match pre {
+            Some(k) => k,
+            None => VerifierKey::parse(text)
+                .map_err(|e| Problem::internal(format!("a stored key does not parse: {e}")))?,
+        };
         let first_name = format!("{}+{:08x}", first.name, first.id);
         if matches!(t, Type::Register | Type::Rotate | Type::Recover) {
             self.signature_count(2, &format!("{first_name}, then the new key given in key"))?;
@@ -241,7 +253,7 @@ impl Ctx<'_> {
         let publisher = self.p().publisher().unwrap_or("");
         match t {
             Type::Request => {
-                record::check_received_by(&Value::Object(self.p().body.clone()), &date, "")
+                record::check_received_by_field(self.p().body.get("received_on"), &date, "")
             }
             Type::Reveal => {
                 let rec = self.item.revealed.clone().unwrap_or(Value::Null);
@@ -528,7 +540,6 @@ impl Ctx<'_> {
             st.put(state::publisher_key(&me.id), state::encode(&me));
         }
         let str_opt = |f: &str| p.str_field(f).map(str::to_string);
-        let body = Value::Object(p.body.clone());
         match t {
             Type::Genesis => {
                 let op = key_field(p, "operator_key")?;
@@ -672,7 +683,7 @@ impl Ctx<'_> {
                 st.put(state::merged_key(&pid, &id), state::encode(&m));
             }
             Type::Band => {
-                let mut report = body.as_object().cloned().unwrap_or_default();
+                let mut report = p.body.clone();
                 report.retain(|k, _| {
                     matches!(k.as_str(), "period" | "category" | "requests" | "accounts")
                 });

@@ -51,11 +51,17 @@ pub struct PublisherState {
 impl PublisherState {
     /// The key of `role` in force now.
     pub fn current(&self, role: Role) -> Option<VerifierKey> {
+        self.current_text(role)
+            .and_then(|k| VerifierKey::parse(k).ok())
+    }
+
+    /// The text of the key of `role` in force now.
+    pub fn current_text(&self, role: Role) -> Option<&str> {
         self.keys
             .iter()
             .rev()
             .find(|k| k.role == role && k.until.is_none())
-            .and_then(|k| VerifierKey::parse(&k.vkey).ok())
+            .map(|k| k.vkey.as_str())
     }
 
     /// Every key this publisher ever had with this name and key id (for signature checks
