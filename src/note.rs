@@ -123,6 +123,27 @@ impl VerifierKey {
         })
     }
 
+    /// Parses a key the log has already accepted, through a cache: decoding a point costs
+    /// about as much as a quarter of a signature check, and the same few keys sign
+    /// everything.
+    pub fn parse_cached(text: &str) -> Result<VerifierKey, NoteError> {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        static CACHE: OnceLock<Mutex<HashMap<String, VerifierKey>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(k) = cache.lock().ok().and_then(|c| c.get(text).cloned()) {
+            return Ok(k);
+        }
+        let k = VerifierKey::parse(text)?;
+        if let Ok(mut c) = cache.lock() {
+            if c.len() >= 100_000 {
+                c.clear(); // bounded: a log with more keys than this just decodes more often
+            }
+            c.insert(text.to_string(), k.clone());
+        }
+        Ok(k)
+    }
+
     pub fn public_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
     }

@@ -52,7 +52,7 @@ impl PublisherState {
     /// The key of `role` in force now.
     pub fn current(&self, role: Role) -> Option<VerifierKey> {
         self.current_text(role)
-            .and_then(|k| VerifierKey::parse(k).ok())
+            .and_then(|k| VerifierKey::parse_cached(k).ok())
     }
 
     /// The text of the key of `role` in force now.
@@ -69,7 +69,7 @@ impl PublisherState {
     pub fn keys_with_id(&self, name: &str, id: u32) -> Vec<VerifierKey> {
         self.keys
             .iter()
-            .filter_map(|k| VerifierKey::parse(&k.vkey).ok())
+            .filter_map(|k| VerifierKey::parse_cached(&k.vkey).ok())
             .filter(|k| k.name == name && k.id == id)
             .collect()
     }
