@@ -29,8 +29,9 @@ pub fn format_instant(ms: Millis) -> String {
 
 /// Parses exactly `YYYY-MM-DDThh:mm:ss.sssZ`.
 pub fn parse_instant(s: &str) -> Option<Millis> {
+    // ASCII only: slicing below is then always on character boundaries.
     let b = s.as_bytes();
-    if b.len() != 24 {
+    if b.len() != 24 || !s.is_ascii() {
         return None;
     }
     let t = time::PrimitiveDateTime::parse(
@@ -96,12 +97,14 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
     let rest = rest[comma..]
         .strip_prefix(",\"logged_at\":\"")
         .ok_or("entry must continue with ,\"logged_at\":")?;
-    if rest.len() < 24 {
-        return Err("entry logged_at is truncated".into());
-    }
+    // `get` refuses a cut inside a multi-byte character instead of panicking.
+    let (instant, after) = match (rest.get(..24), rest.get(24..)) {
+        (Some(i), Some(a)) => (i, a),
+        _ => return Err("entry logged_at is truncated or not YYYY-MM-DDThh:mm:ss.sssZ".into()),
+    };
     let logged_at =
-        parse_instant(&rest[..24]).ok_or("entry logged_at is not YYYY-MM-DDThh:mm:ss.sssZ")?;
-    let body = rest[24..]
+        parse_instant(instant).ok_or("entry logged_at is not YYYY-MM-DDThh:mm:ss.sssZ")?;
+    let body = after
         .strip_prefix("\",\"statement\":\"")
         .and_then(|r| r.strip_suffix("\"}"))
         .ok_or("entry must end with ,\"statement\":\"…\"}")?;
@@ -146,6 +149,13 @@ mod tests {
         assert_eq!((e.index, e.logged_at, e.statement.as_str()), (42, ms, stmt));
         assert_eq!(format_instant(ms), "2026-11-29T00:15:01.123Z");
         assert!(parse_instant("2026-11-29T00:15:01Z").is_none());
+        // Found by fuzzing: a multi-byte character where the instant should be.
+        assert!(parse_instant("2026-11-29T00:15:01.12\u{e9}Z").is_none());
+        assert!(decode(
+            "{\"index\":0,\"logged_at\":\"2026-11-29T00:15:01.123\u{e9}\",\"statement\":\"\"}"
+                .as_bytes()
+        )
+        .is_err());
         assert!(decode(
             b"{\"index\":042,\"logged_at\":\"2026-11-29T00:15:01.123Z\",\"statement\":\"\"}"
         )
