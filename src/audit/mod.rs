@@ -477,6 +477,9 @@ impl Auditor<'_> {
             );
         }
         self.check_upper_tiles(start, cp.size)?;
+        // Everything replayed goes to the store, so the checks below can page through it.
+        let undo = self.undo_records(&replay)?;
+        replay.flush(undo, vec![])?;
         let stats_match = self.check_stats(&replay, &cp, &signed)?;
         // Verified: the progress becomes the verified position, and the undo records go.
         let done = Position {
@@ -489,8 +492,16 @@ impl Auditor<'_> {
             .into_iter()
             .map(|(k, _)| (k, None))
             .collect();
-        for (k, _) in self.store.scan(b"u/")? {
-            extra.push((k, None));
+        loop {
+            let page = self.store.scan_page(b"u/", None, 10_000)?;
+            if page.is_empty() {
+                break;
+            }
+            let state = page.into_iter().map(|(k, _)| (k, None)).collect();
+            self.store.commit(&crate::store::CommitBatch {
+                state,
+                ..Default::default()
+            })?;
         }
         extra.push((KEY_VERIFIED.to_vec(), Some(done.encode())));
         extra.push((KEY_PROGRESS.to_vec(), Some(done.encode())));
@@ -499,6 +510,22 @@ impl Auditor<'_> {
         let mut summary = self.summary(&replay, &cp, cp.size - start)?;
         summary.stats_match = stats_match;
         Ok(summary)
+    }
+
+    /// Calls `f` on every stored state pair under `prefix`, a page at a time.
+    fn each(&self, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.store.scan_page(prefix, after.as_deref(), 10_000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            let last = last.clone();
+            for (k, v) in &page {
+                f(k, v);
+            }
+            after = Some(last);
+        }
     }
 
     fn read_position(&self, key: &[u8]) -> Result<Option<Position>, Stop> {
@@ -514,6 +541,10 @@ impl Auditor<'_> {
     /// `u/<key>` (once: the oldest, verified, value wins), so a failed run can be undone.
     fn undo_records(&self, replay: &Replayer) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, Stop> {
         let mut out = Vec::new();
+        // Before anything was ever verified, undoing means wiping: no records needed.
+        if self.store.get(KEY_VERIFIED)?.is_none() {
+            return Ok(out);
+        }
         for k in replay.pending_keys() {
             let mut u = b"u/".to_vec();
             u.extend_from_slice(&k);
@@ -528,25 +559,40 @@ impl Auditor<'_> {
         Ok(out)
     }
 
-    /// Undoes every change since the last verified position.
+    /// Undoes every change since the last verified position (all of them, if nothing was
+    /// ever verified), a page at a time.
     fn restore(&self) -> Result<(), AuditError> {
-        let mut state = Vec::new();
-        for (u, v) in self.store.scan(b"u/")? {
-            let old: Option<String> = serde_json::from_slice(&v)
-                .map_err(|_| AuditError::State("corrupt undo record".into()))?;
-            let old = old
-                .map(hex::decode)
-                .transpose()
-                .map_err(|_| AuditError::State("corrupt undo record".into()))?;
-            state.push((u[2..].to_vec(), old));
-            state.push((u, None));
-        }
         let verified = self.store.get(KEY_VERIFIED)?;
-        state.push((KEY_PROGRESS.to_vec(), verified));
-        self.store.commit(&crate::store::CommitBatch {
-            state,
-            ..Default::default()
-        })?;
+        let prefix: &[u8] = if verified.is_some() { b"u/" } else { b"" };
+        loop {
+            let page = self.store.scan_page(prefix, None, 10_000)?;
+            if page.is_empty() {
+                break;
+            }
+            let mut state = Vec::with_capacity(page.len() * 2);
+            for (u, v) in page {
+                if verified.is_some() {
+                    let old: Option<String> = serde_json::from_slice(&v)
+                        .map_err(|_| AuditError::State("corrupt undo record".into()))?;
+                    let old = old
+                        .map(hex::decode)
+                        .transpose()
+                        .map_err(|_| AuditError::State("corrupt undo record".into()))?;
+                    state.push((u[2..].to_vec(), old));
+                }
+                state.push((u, None));
+            }
+            self.store.commit(&crate::store::CommitBatch {
+                state,
+                ..Default::default()
+            })?;
+        }
+        if let Some(v) = verified {
+            self.store.commit(&crate::store::CommitBatch {
+                state: vec![(KEY_PROGRESS.to_vec(), Some(v))],
+                ..Default::default()
+            })?;
+        }
         Ok(())
     }
 
@@ -694,9 +740,7 @@ impl Auditor<'_> {
             "group_by=process,user_notified,channel&interval=year",
         ];
         let mut index = crate::stats::Index::new();
-        for (k, v) in replay.scan(b"r/")? {
-            index.apply_record(&k, Some(&v));
-        }
+        self.each(b"r/", |k, v| index.apply_record(k, Some(v)))?;
         index.size = cp.size;
         index.checkpoint = signed.to_string();
         index.last_logged_at = replay.last_logged_at();
@@ -767,8 +811,8 @@ impl Auditor<'_> {
             }
         }
         let today = entry::date_of(replay.last_logged_at());
-        for (_, v) in replay.scan(b"r/")? {
-            match state::decode::<Merged>(Some(v)) {
+        self.each(b"r/", |_, v| {
+            match state::decode::<Merged>(Some(v.to_vec())) {
                 Some(Merged::Request { record, .. }) => {
                     *s.requests_by_kind
                         .entry(record["kind"].as_str().unwrap_or("").to_string())
@@ -791,7 +835,7 @@ impl Auditor<'_> {
                 Some(Merged::Band { .. }) => s.bands += 1,
                 None => {}
             }
-        }
+        })?;
         Ok(s)
     }
 }
