@@ -268,6 +268,10 @@ pub struct Index {
     pub checkpoint: String,
     /// `logged_at` of entry size−1, which decides what is overdue.
     pub last_logged_at: crate::entry::Millis,
+    /// True while the index is being rebuilt after a start: queries must wait.
+    pub building: bool,
+    /// Records committed while building, applied once the rebuild is done.
+    pending: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 fn s(v: &Value, f: &str) -> String {
@@ -598,6 +602,19 @@ impl Index {
     /// Follows one committed batch: its changed merged records, and the new checkpoint.
     pub fn apply_batch(&mut self, batch: &crate::store::CommitBatch, p: &crate::log::Published) {
         use rayon::prelude::*;
+        if self.building {
+            self.pending.extend(
+                batch
+                    .state
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(b"r/"))
+                    .filter_map(|(k, v)| Some((k.clone(), v.clone()?))),
+            );
+            self.size = p.size;
+            self.checkpoint = p.signed.clone();
+            self.last_logged_at = p.last_logged_at;
+            return;
+        }
         // Decoding the records is the costly part: do it on all cores, then apply in order.
         let decoded: Vec<(String, String, Merged)> = batch
             .state
@@ -634,18 +651,30 @@ impl Index {
     }
 }
 
-/// Builds the index of a log from its stored merged records, a page at a time.
+/// Builds the index of a log from its stored merged records, a page at a time, decoding
+/// each page on all cores.
 pub fn rebuild(log: &crate::log::Log) -> Result<Index, crate::store::StoreError> {
+    use rayon::prelude::*;
     let mut idx = Index::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let page = log.store.scan_page(b"r/", after.as_deref(), 4096)?;
-        for (k, v) in &page {
-            idx.apply_record(k, Some(v));
-        }
-        match page.last() {
-            Some((k, _)) => after = Some(k.clone()),
-            None => break,
+        let page = log.store.scan_page(b"r/", after.as_deref(), 8192)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        let decoded: Vec<(String, String, Merged)> = page
+            .par_iter()
+            .filter_map(|(k, v)| {
+                let rest = std::str::from_utf8(k.strip_prefix(b"r/")?).ok()?;
+                let (publisher, id) = rest.rsplit_once('/')?;
+                Some((
+                    publisher.to_string(),
+                    id.to_string(),
+                    serde_json::from_slice::<Merged>(v).ok()?,
+                ))
+            })
+            .collect();
+        for (p, id, m) in &decoded {
+            idx.upsert(p, id, m);
         }
     }
     if let Some(p) = log.published() {
@@ -654,6 +683,35 @@ pub fn rebuild(log: &crate::log::Log) -> Result<Index, crate::store::StoreError>
         idx.last_logged_at = p.last_logged_at;
     }
     Ok(idx)
+}
+
+/// Rebuilds the shared index in the background, so that a restarted log serves at once:
+/// meanwhile statistics answer "rebuilding", and the batches committed in the meantime are
+/// kept aside and applied (last value wins) once the stored records are read.
+pub fn rebuild_in_background(
+    log: std::sync::Arc<crate::log::Log>,
+    shared: std::sync::Arc<std::sync::RwLock<Index>>,
+) -> std::thread::JoinHandle<()> {
+    if let Ok(mut s) = shared.write() {
+        s.building = true;
+    }
+    std::thread::spawn(move || match rebuild(&log) {
+        Ok(mut fresh) => {
+            if let Ok(mut s) = shared.write() {
+                for (k, v) in std::mem::take(&mut s.pending) {
+                    fresh.apply_record(&k, Some(&v));
+                }
+                if s.size > fresh.size {
+                    fresh.size = s.size;
+                    fresh.checkpoint = std::mem::take(&mut s.checkpoint);
+                    fresh.last_logged_at = s.last_logged_at;
+                }
+                *s = fresh;
+                tracing::info!(demands = s.demand_count(), "statistics index rebuilt");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not rebuild the statistics index"),
+    })
 }
 
 /// Period codes for grouping: 1 + the first month of the period (0 means missing).

@@ -25,6 +25,11 @@ pub fn run(s: &Shared, q: &Query) -> Result<Value, ApiError> {
         .stats
         .read()
         .map_err(|_| ApiError(Problem::internal("stats index lock poisoned")))?;
+    if idx.building {
+        return Err(ApiError(Problem::unavailable(
+            "the statistics index is being rebuilt after a restart; try again in a few seconds",
+        )));
+    }
     let mut v = idx.query(q);
     v["size"] = json!(idx.size);
     v["checkpoint"] = json!(idx.checkpoint);

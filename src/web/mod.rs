@@ -67,6 +67,9 @@ impl WebError {
     pub fn bad_request(detail: impl Into<String>) -> WebError {
         WebError::new(StatusCode::BAD_REQUEST, "Cannot show this page", detail)
     }
+    pub fn unavailable(detail: impl Into<String>) -> WebError {
+        WebError::new(StatusCode::SERVICE_UNAVAILABLE, "Not available yet", detail)
+    }
     pub fn internal(detail: impl Into<String>) -> WebError {
         WebError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -329,9 +332,16 @@ fn rows(v: &serde_json::Value, list: &str, dims: &[&str]) -> Vec<Row> {
 fn stats_index(
     s: &Shared,
 ) -> Result<std::sync::RwLockReadGuard<'_, crate::stats::Index>, WebError> {
-    s.stats
+    let idx = s
+        .stats
         .read()
-        .map_err(|_| WebError::internal("the statistics index is unavailable (lock poisoned)"))
+        .map_err(|_| WebError::internal("the statistics index is unavailable (lock poisoned)"))?;
+    if idx.building {
+        return Err(WebError::unavailable(
+            "The statistics are being rebuilt after a restart; try again in a few seconds.",
+        ));
+    }
+    Ok(idx)
 }
 
 /// "Computed from signed entries" note.
