@@ -131,11 +131,11 @@ impl Service {
             None
         };
         // The statistics are rebuilt in the background (a large log serves at once); a small
-        // one is done before we go on, so a fresh service answers everything at once.
+        // one (200 ms of work) is done before we go on, so it answers everything at once.
         let stats = Arc::new(std::sync::RwLock::new(crate::stats::Index::new()));
         let rebuilding = crate::stats::rebuild_in_background(opened.log.clone(), stats.clone());
         let t0 = std::time::Instant::now();
-        while !rebuilding.is_finished() && t0.elapsed() < std::time::Duration::from_secs(1) {
+        while !rebuilding.is_finished() && t0.elapsed() < std::time::Duration::from_millis(200) {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         let on_commit: crate::sequencer::OnCommit = {
