@@ -128,3 +128,52 @@ fn write_limits_answer_429_with_retry_after_and_metrics_count() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+/// Slow clients are cut: headers that never finish lose the connection after the header
+/// timeout, and a body that never finishes gets 408 after the request timeout.
+#[test]
+fn slow_clients_are_cut_by_the_timeouts() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start(
+        dir.path(),
+        &["--header-timeout", "1", "--request-timeout", "1"],
+    );
+    let addr = base.trim_start_matches("http://").to_string();
+
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 1024];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let got = String::from_utf8_lossy(&buf[..n]).to_string();
+    // Closed (or answered 408) well before our own 10 s read timeout.
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "the slow header was not cut"
+    );
+    assert!(n == 0 || got.contains("408"), "{got}");
+
+    let mut body = std::net::TcpStream::connect(&addr).unwrap();
+    body.write_all(
+        b"POST /api/v1/statements HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+    )
+    .unwrap();
+    body.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    let n = body.read(&mut buf).unwrap_or(0);
+    let got = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "the slow body was not cut"
+    );
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    // Meanwhile and after, the server answers.
+    assert!(ureq::get(&format!("{base}/healthz")).call().is_ok());
+    server.kill().unwrap();
+    let _ = server.wait();
+}
