@@ -270,6 +270,8 @@ pub struct Index {
     pub last_logged_at: crate::entry::Millis,
     /// True while the index is being rebuilt after a start: queries must wait.
     pub building: bool,
+    /// The latest `received_on` month among the demands (bounds the period codes).
+    max_month: u32,
     /// Records committed while building, applied once the rebuild is done.
     pending: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -378,6 +380,9 @@ impl Index {
             })
             .unwrap_or_default();
         d.month = month_of(&s(record, "received_on"));
+        if let Some(m) = d.month {
+            self.max_month = self.max_month.max(m);
+        }
         d.produced = PRODUCED.contains(&s(record, "disposition").as_str());
         d.targets = targets(record);
         match self.demand_slots.get(&key) {
@@ -416,6 +421,23 @@ impl Index {
             .filter_map(|g| DIMENSIONS.iter().position(|x| x == g))
             .collect();
         let by_reason = group.contains(&7);
+        // Row keys are small integers: when their combinations are few, accumulate in a dense
+        // array indexed by the key (no hashing in the loop); otherwise in a hash map.
+        let card = |g: usize| -> usize {
+            match g {
+                9 => self.max_month as usize + 2,
+                i => self.interners[i].names.len() + 1,
+            }
+        };
+        let mut sizes = [1usize; 3];
+        for (s, g) in sizes.iter_mut().zip(&group) {
+            *s = card(*g);
+        }
+        let dense_len = sizes
+            .iter()
+            .try_fold(1usize, |a, s| a.checked_mul(*s))
+            .filter(|n| *n <= 1 << 20);
+        let mut dense: Vec<[u64; 6]> = vec![[0; 6]; dense_len.unwrap_or(0)];
         let mut rows: rustc_hash::FxHashMap<[u32; 3], [u64; 6]> = Default::default();
         let mut totals = [0u64; 6];
         for d in &self.demands {
@@ -465,10 +487,31 @@ impl Index {
                         i => d.dims[i],
                     };
                 }
-                let acc = rows.entry(key).or_insert([0; 6]);
+                let acc = if dense_len.is_some() {
+                    let at =
+                        (key[0] as usize * sizes[1] + key[1] as usize) * sizes[2] + key[2] as usize;
+                    match dense.get_mut(at) {
+                        Some(a) => a,
+                        None => rows.entry(key).or_insert([0; 6]),
+                    }
+                } else {
+                    rows.entry(key).or_insert([0; 6])
+                };
                 for (a, m) in acc.iter_mut().zip(measures) {
                     *a += m;
                 }
+            }
+        }
+        // Fold the dense rows (a row exists iff some demand counted in it) into the map.
+        for (at, acc) in dense.iter().enumerate().filter(|(_, a)| a[0] > 0) {
+            let key = [
+                (at / (sizes[1] * sizes[2])) as u32,
+                ((at / sizes[2]) % sizes[1]) as u32,
+                (at % sizes[2]) as u32,
+            ];
+            let e = rows.entry(key).or_insert([0; 6]);
+            for (x, y) in e.iter_mut().zip(acc) {
+                *x += y;
             }
         }
         let key_json = |key: &[u32; 3]| -> Map<String, Value> {
