@@ -1,9 +1,10 @@
 //! The command line end to end against the real binary: every publisher command, backup and
 //! restore (a tree that does not verify is refused), and request ids.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
 
 struct Server {
     child: Child,
@@ -18,31 +19,12 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path, data: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_candor"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data",
-            data,
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(&format!("{base}/readyz")).call().is_err() {
-        assert!(Instant::now() < deadline, "not ready");
-        std::thread::sleep(Duration::from_millis(50));
+    let port = common::free_port();
+    let child = common::start_binary(dir, port, &["--data".as_ref(), data.as_ref()]);
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
     }
-    Server { child, base }
 }
 
 fn candor(dir: &Path, server: &str, args: &[&str]) -> Output {

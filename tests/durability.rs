@@ -12,46 +12,24 @@ use candor::receipt::Receipt;
 use common::{user_data, Signer, ORIGIN};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(dir: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_candor"))
-        .args([
-            "serve",
-            "--origin",
-            ORIGIN,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--keys")
-        .arg(dir.join("keys"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ureq::get(&format!("http://127.0.0.1:{port}/readyz"))
-            .call()
-            .is_ok()
-        {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the server did not become ready");
+    let (data, keys) = (dir.join("data"), dir.join("keys"));
+    common::start_binary(
+        dir,
+        port,
+        &[
+            "--origin".as_ref(),
+            ORIGIN.as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--keys".as_ref(),
+            keys.as_os_str(),
+        ],
+    )
 }
 
 fn post(base: &str, note: &str) -> Result<Receipt, String> {
@@ -82,7 +60,7 @@ fn sync_head(base: &str, s: &mut Signer) {
 #[test]
 fn acknowledged_statements_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start(dir.path(), port);
     let log_key = VerifierKey::parse(

@@ -6,39 +6,25 @@ mod common;
 use candor::note::SecretKey;
 use common::{user_data, Signer, ORIGIN};
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 fn start(dir: &std::path::Path, extra: &[&str]) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_candor"))
-        .args([
-            "serve",
-            "--origin",
-            ORIGIN,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--keys")
-        .arg(dir.join("keys"))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(&format!("{base}/readyz")).call().is_err() {
-        assert!(Instant::now() < deadline, "not ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, base)
+    let port = common::free_port();
+    let (data, keys) = (dir.join("data"), dir.join("keys"));
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--origin".as_ref(),
+        ORIGIN.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--keys".as_ref(),
+        keys.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    (
+        common::start_binary(dir, port, &args),
+        format!("http://127.0.0.1:{port}"),
+    )
 }
 
 fn post(base: &str, note: &str) -> (u16, Option<String>) {

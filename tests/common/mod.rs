@@ -231,3 +231,41 @@ pub fn takedown(country: &str) -> Value {
         "reasons": ["defamation"], "scope": "national", "disposition": "complied", "user_notified": "yes",
     })
 }
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the real binary: `candor serve --listen 127.0.0.1:PORT ARGS…` in `cwd`, and waits
+/// until it is ready. The caller kills it.
+pub fn start_binary(
+    cwd: &std::path::Path,
+    port: u16,
+    args: &[&std::ffi::OsStr],
+) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ureq::get(&format!("http://127.0.0.1:{port}/readyz"))
+        .call()
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not become ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
