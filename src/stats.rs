@@ -662,12 +662,7 @@ impl Index {
         let decoded: Vec<(String, String, Merged)> = batch
             .state
             .par_iter()
-            .filter_map(|(k, v)| {
-                let rest = std::str::from_utf8(k.strip_prefix(b"r/")?).ok()?;
-                let (publisher, id) = rest.rsplit_once('/')?;
-                let m = serde_json::from_slice::<Merged>(v.as_deref()?).ok()?;
-                Some((publisher.to_string(), id.to_string(), m))
-            })
+            .filter_map(|(k, v)| decode_record(k, v.as_deref()?))
             .collect();
         for (publisher, id, m) in &decoded {
             self.upsert(publisher, id, m);
@@ -679,19 +674,19 @@ impl Index {
 
     /// Applies one state pair if it is a merged record (`r/<publisher>/<id>`).
     pub fn apply_record(&mut self, key: &[u8], value: Option<&[u8]>) {
-        let Some(rest) = key.strip_prefix(b"r/") else {
-            return;
-        };
-        let Ok(rest) = std::str::from_utf8(rest) else {
-            return;
-        };
-        let Some((publisher, id)) = rest.rsplit_once('/') else {
-            return;
-        };
-        if let Some(m) = value.and_then(|v| serde_json::from_slice::<Merged>(v).ok()) {
-            self.upsert(publisher, id, &m);
+        if let Some((publisher, id, m)) = value.and_then(|v| decode_record(key, v)) {
+            self.upsert(&publisher, &id, &m);
         }
     }
+}
+
+/// A merged record's state pair (`r/<publisher>/<id>` → JSON), decoded; None for any other
+/// pair.
+fn decode_record(key: &[u8], value: &[u8]) -> Option<(String, String, Merged)> {
+    let rest = std::str::from_utf8(key.strip_prefix(b"r/")?).ok()?;
+    let (publisher, id) = rest.rsplit_once('/')?;
+    let m = serde_json::from_slice::<Merged>(value).ok()?;
+    Some((publisher.to_string(), id.to_string(), m))
 }
 
 /// Builds the index of a log from its stored merged records, a page at a time, decoding
@@ -706,15 +701,7 @@ pub fn rebuild(log: &crate::log::Log) -> Result<Index, crate::store::StoreError>
         after = Some(last.clone());
         let decoded: Vec<(String, String, Merged)> = page
             .par_iter()
-            .filter_map(|(k, v)| {
-                let rest = std::str::from_utf8(k.strip_prefix(b"r/")?).ok()?;
-                let (publisher, id) = rest.rsplit_once('/')?;
-                Some((
-                    publisher.to_string(),
-                    id.to_string(),
-                    serde_json::from_slice::<Merged>(v).ok()?,
-                ))
-            })
+            .filter_map(|(k, v)| decode_record(k, v))
             .collect();
         for (p, id, m) in &decoded {
             idx.upsert(p, id, m);

@@ -132,16 +132,16 @@ mod tests {
             publisher_per_minute: 3,
             ..Default::default()
         });
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap(); // ok: test
         let results: Vec<bool> = (0..10).map(|_| l.check_ip(ip).is_ok()).collect();
         assert!(results.iter().filter(|ok| **ok).count() <= 4);
         let p = (0..10)
             .filter_map(|_| l.check_publisher("acme.example").err())
             .next()
-            .unwrap();
+            .unwrap(); // ok: test
         assert_eq!(p.status, 429);
-        assert!(p.retry_after.unwrap() >= 1);
-        // Another publisher has its own budget.
+        assert!(p.retry_after.unwrap() >= 1); // ok: test
+                                              // Another publisher has its own budget.
         assert!(l.check_publisher("globex.example").is_ok());
         let off = Limits::new(LimitsConfig {
             ip_per_second: 0,
