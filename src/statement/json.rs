@@ -65,7 +65,7 @@ impl Parser<'_> {
         self.s.get(self.pos).copied()
     }
 
-    fn expect(&mut self, b: u8) -> Result<(), JsonError> {
+    fn eat(&mut self, b: u8) -> Result<(), JsonError> {
         if self.peek() == Some(b) {
             self.pos += 1;
             Ok(())
@@ -108,7 +108,7 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
-        self.expect(b'{')?;
+        self.eat(b'{')?;
         let mut map = Map::new();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -123,7 +123,7 @@ impl Parser<'_> {
                 self.path.push(key.clone());
                 return Err(self.err(&format!("duplicate object key {key:?}")));
             }
-            self.expect(b':')?;
+            self.eat(b':')?;
             self.path.push(key.clone());
             let v = self.value(depth + 1)?;
             self.path.pop();
@@ -140,7 +140,7 @@ impl Parser<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
-        self.expect(b'[')?;
+        self.eat(b'[')?;
         let mut items = Vec::new();
         if self.peek() == Some(b']') {
             self.pos += 1;
@@ -201,7 +201,7 @@ impl Parser<'_> {
     }
 
     fn string(&mut self) -> Result<String, JsonError> {
-        self.expect(b'"')?;
+        self.eat(b'"')?;
         let mut out = String::new();
         loop {
             let start = self.pos;
