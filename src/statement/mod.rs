@@ -215,14 +215,14 @@ mod tests {
 
     #[test]
     fn form_errors_are_400() {
-        let k = note::SecretKey::generate("acme.example").unwrap();
-        let good = note::sign("{\"a\":1}\n", &[&k]).unwrap();
+        let k = note::SecretKey::generate("acme.example").unwrap(); // ok: test
+        let good = note::sign("{\"a\":1}\n", &[&k]).unwrap(); // ok: test
         assert!(parse(good.as_bytes()).is_ok());
         for bad in [
-            note::sign("{\"a\":1}\n{\"b\":2}\n", &[&k]).unwrap(),
-            note::sign("{\"a\":1,\"a\":1}\n", &[&k]).unwrap(),
-            note::sign("[1]\n", &[&k]).unwrap(),
-            note::sign("{\"id\":\"0190A3B4-0000-7000-8000-000000000000\"}\n", &[&k]).unwrap(),
+            note::sign("{\"a\":1}\n{\"b\":2}\n", &[&k]).unwrap(), // ok: test
+            note::sign("{\"a\":1,\"a\":1}\n", &[&k]).unwrap(),    // ok: test
+            note::sign("[1]\n", &[&k]).unwrap(),                  // ok: test
+            note::sign("{\"id\":\"0190A3B4-0000-7000-8000-000000000000\"}\n", &[&k]).unwrap(), // ok: test
             "{\"a\":1}\n".to_string(),
         ] {
             assert_eq!(parse(bad.as_bytes()).unwrap_err().status, 400, "{bad}");
