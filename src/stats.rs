@@ -141,7 +141,7 @@ impl Interner {
     }
 }
 
-// Dimension slots in `Demand::dims` (reason and period are held apart).
+// Dimension indexes, as in [`DIMENSIONS`].
 const D_PUBLISHER: usize = 0;
 const D_COUNTRY: usize = 1;
 const D_KIND: usize = 2;
@@ -149,18 +149,57 @@ const D_CHANNEL: usize = 3;
 const D_PROCESS: usize = 4;
 const D_AUTHORITY: usize = 5;
 const D_DISPOSITION: usize = 6;
+const D_REASON: usize = 7;
 const D_NOTIFIED: usize = 8;
+const D_PERIOD: usize = 9;
 
-/// One itemised demand, compactly.
-#[derive(Debug, Clone, Default)]
+/// One itemised demand, packed into a 64-byte row: a grouped query is a scan over all rows,
+/// so the row size sets the query's speed (memory traffic, not arithmetic, is the cost).
+///
+/// Every dimension but the publisher is a schema enum (countries, kinds, channels …, at most a
+/// few hundred values; `reasons` has fewer than 64), so their codes fit in 16 bits and the
+/// reasons in a bitmask; `schema_enums_fit_the_packed_row` checks this against the schemas.
+#[derive(Debug, Clone, Copy, Default)]
 struct Demand {
-    /// Codes by dimension index (reason and period slots unused).
-    dims: [u32; 10],
-    reasons: Vec<u32>,
-    /// received_on, as a month number (None if missing).
-    month: Option<u32>,
-    produced: bool,
     targets: [u64; 4],
+    /// Bit `c − 1` is set for each reason code `c`.
+    reasons: u64,
+    publisher: u32,
+    /// `received_on` as 1 + month number; 0 if missing.
+    month: u32,
+    /// Codes of dimensions 1 to 6 and 8 (country … disposition, user_notified).
+    dims: [u16; 7],
+    produced: bool,
+}
+
+impl Demand {
+    /// The code of dimension `d` (any but reason and period).
+    fn code(&self, d: usize) -> u32 {
+        match d {
+            D_PUBLISHER => self.publisher,
+            D_NOTIFIED => u32::from(self.dims[6]),
+            d => self
+                .dims
+                .get(d.wrapping_sub(1))
+                .map_or(0, |c| u32::from(*c)),
+        }
+    }
+
+    fn set(&mut self, d: usize, code: u32) {
+        match d {
+            D_PUBLISHER => self.publisher = code,
+            D_NOTIFIED => self.dims[6] = u16::try_from(code).unwrap_or(u16::MAX),
+            d => {
+                if let Some(slot) = self.dims.get_mut(d.wrapping_sub(1)) {
+                    *slot = u16::try_from(code).unwrap_or(u16::MAX);
+                }
+            }
+        }
+    }
+
+    fn has_reason(&self, code: u32) -> bool {
+        (1..=64).contains(&code) && self.reasons & (1 << (code - 1)) != 0
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -270,7 +309,9 @@ pub struct Index {
     pub last_logged_at: crate::entry::Millis,
     /// True while the index is being rebuilt after a start: queries must wait.
     pub building: bool,
-    /// The latest `received_on` month among the demands (bounds the period codes).
+    /// The earliest and latest `received_on` months among the demands (bound the period
+    /// codes; a replaced demand may leave them wider than needed, never narrower).
+    min_month: Option<u32>,
     max_month: u32,
     /// Records committed while building, applied once the rebuild is done.
     pending: Vec<(Vec<u8>, Vec<u8>)>,
@@ -349,39 +390,33 @@ impl Index {
 
     fn put_demand(&mut self, key: (String, String), record: &Value) {
         let mut d = Demand::default();
-        let mut set = |slot: usize, v: &str, ints: &mut Vec<Interner>| {
+        let authority = s(&record["authority"], "type");
+        let values = [
+            (D_PUBLISHER, key.0.clone()),
+            (D_COUNTRY, s(record, "country")),
+            (D_KIND, s(record, "kind")),
+            (D_CHANNEL, s(record, "channel")),
+            (D_PROCESS, s(record, "process")),
+            (D_AUTHORITY, authority),
+            (D_DISPOSITION, s(record, "disposition")),
+            (D_NOTIFIED, s(record, "user_notified")),
+        ];
+        for (dim, v) in values {
             if !v.is_empty() {
-                d.dims[slot] = ints[slot].code(v);
+                d.set(dim, self.interners[dim].code(&v));
             }
-        };
-        set(D_PUBLISHER, &key.0, &mut self.interners);
-        set(D_COUNTRY, &s(record, "country"), &mut self.interners);
-        set(D_KIND, &s(record, "kind"), &mut self.interners);
-        set(D_CHANNEL, &s(record, "channel"), &mut self.interners);
-        set(D_PROCESS, &s(record, "process"), &mut self.interners);
-        set(
-            D_AUTHORITY,
-            &s(&record["authority"], "type"),
-            &mut self.interners,
-        );
-        set(
-            D_DISPOSITION,
-            &s(record, "disposition"),
-            &mut self.interners,
-        );
-        set(D_NOTIFIED, &s(record, "user_notified"), &mut self.interners);
-        d.reasons = record["reasons"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(|r| self.interners[7].code(r))
-                    .collect()
-            })
-            .unwrap_or_default();
-        d.month = month_of(&s(record, "received_on"));
-        if let Some(m) = d.month {
+        }
+        for r in record["reasons"].as_array().into_iter().flatten() {
+            if let Some(c) = r.as_str().map(|r| self.interners[D_REASON].code(r)) {
+                if (1..=64).contains(&c) {
+                    d.reasons |= 1 << (c - 1);
+                }
+            }
+        }
+        if let Some(m) = month_of(&s(record, "received_on")) {
+            d.month = m + 1;
             self.max_month = self.max_month.max(m);
+            self.min_month = Some(self.min_month.map_or(m, |x| x.min(m)));
         }
         d.produced = PRODUCED.contains(&s(record, "disposition").as_str());
         d.targets = targets(record);
@@ -401,124 +436,13 @@ impl Index {
     /// Answers a query (spec 6.3), without `size` and `checkpoint`, which the caller adds.
     pub fn query(&self, q: &Query) -> Value {
         let today = crate::entry::date_of(self.last_logged_at);
-        // Resolve filters to codes; a value never seen matches nothing.
-        let mut dim_filters: Vec<(usize, Option<u32>)> = Vec::new();
-        let mut reason_filter: Option<Option<u32>> = None;
-        let mut period_filter: Option<(u32, u32)> = None;
-        for (d, v) in &q.filters {
-            let i = DIMENSIONS.iter().position(|x| x == d).unwrap_or(0);
-            match d.as_str() {
-                "reason" => reason_filter = Some(self.interners[7].find(v)),
-                "period" => period_filter = parse_period(v).map(|(_, a, b)| (a, b)),
-                _ => dim_filters.push((i, self.interners[i].find(v))),
-            }
-        }
-        let lo = q.from.map(|(_, a, _)| a).unwrap_or(0);
-        let hi = q.to.map(|(_, _, b)| b).unwrap_or(u32::MAX);
-        let group: Vec<usize> = q
-            .group_by
-            .iter()
-            .filter_map(|g| DIMENSIONS.iter().position(|x| x == g))
-            .collect();
-        let by_reason = group.contains(&7);
-        // Row keys are small integers: when their combinations are few, accumulate in a dense
-        // array indexed by the key (no hashing in the loop); otherwise in a hash map.
-        let card = |g: usize| -> usize {
-            match g {
-                9 => self.max_month as usize + 2,
-                i => self.interners[i].names.len() + 1,
-            }
-        };
-        let mut sizes = [1usize; 3];
-        for (s, g) in sizes.iter_mut().zip(&group) {
-            *s = card(*g);
-        }
-        let dense_len = sizes
-            .iter()
-            .try_fold(1usize, |a, s| a.checked_mul(*s))
-            .filter(|n| *n <= 1 << 20);
-        let mut dense: Vec<[u64; 6]> = vec![[0; 6]; dense_len.unwrap_or(0)];
-        let mut rows: rustc_hash::FxHashMap<[u32; 3], [u64; 6]> = Default::default();
-        let mut totals = [0u64; 6];
-        for d in &self.demands {
-            if dim_filters.iter().any(|(i, c)| Some(d.dims[*i]) != *c) {
-                continue;
-            }
-            if let Some(r) = reason_filter {
-                match r {
-                    Some(c) if d.reasons.contains(&c) => {}
-                    _ => continue,
-                }
-            }
-            if q.from.is_some() || q.to.is_some() || period_filter.is_some() {
-                let Some(m) = d.month else { continue };
-                if m < lo || m > hi {
-                    continue;
-                }
-                if let Some((a, b)) = period_filter {
-                    if m < a || m > b {
-                        continue;
-                    }
-                }
-            }
-            let measures = [
-                1,
-                u64::from(d.produced),
-                d.targets[0],
-                d.targets[1],
-                d.targets[2],
-                d.targets[3],
-            ];
-            for (t, m) in totals.iter_mut().zip(measures) {
-                *t += m;
-            }
-            // A demand with several reasons counts once per reason when grouped by reason.
-            let reasons: &[u32] = if by_reason && !d.reasons.is_empty() {
-                &d.reasons
-            } else {
-                &[0]
-            };
-            for &r in reasons {
-                let mut key = [0u32; 3];
-                for (k, g) in key.iter_mut().zip(&group) {
-                    *k = match *g {
-                        7 => r,
-                        9 => d.month.map_or(0, |m| period_code(q.interval, m)),
-                        i => d.dims[i],
-                    };
-                }
-                let acc = if dense_len.is_some() {
-                    let at =
-                        (key[0] as usize * sizes[1] + key[1] as usize) * sizes[2] + key[2] as usize;
-                    match dense.get_mut(at) {
-                        Some(a) => a,
-                        None => rows.entry(key).or_insert([0; 6]),
-                    }
-                } else {
-                    rows.entry(key).or_insert([0; 6])
-                };
-                for (a, m) in acc.iter_mut().zip(measures) {
-                    *a += m;
-                }
-            }
-        }
-        // Fold the dense rows (a row exists iff some demand counted in it) into the map.
-        for (at, acc) in dense.iter().enumerate().filter(|(_, a)| a[0] > 0) {
-            let key = [
-                (at / (sizes[1] * sizes[2])) as u32,
-                ((at / sizes[2]) % sizes[1]) as u32,
-                (at % sizes[2]) as u32,
-            ];
-            let e = rows.entry(key).or_insert([0; 6]);
-            for (x, y) in e.iter_mut().zip(acc) {
-                *x += y;
-            }
-        }
+        let plan = self.plan(q);
+        let acc = plan.run(&self.demands);
         let key_json = |key: &[u32; 3]| -> Map<String, Value> {
             let mut m = Map::new();
-            for (k, g) in key.iter().zip(&group) {
+            for (k, g) in key.iter().zip(&plan.group) {
                 let v = match *g {
-                    9 => (*k > 0).then(|| q.interval.key(k - 1)),
+                    D_PERIOD => (*k > 0).then(|| q.interval.key(k - 1 + plan.base)),
                     i => self.interners[i].name(*k).map(str::to_string),
                 };
                 m.insert(
@@ -528,8 +452,11 @@ impl Index {
             }
             m
         };
-        let mut rows: Vec<(Map<String, Value>, [u64; 6])> =
-            rows.iter().map(|(k, v)| (key_json(k), *v)).collect();
+        let totals = acc.totals;
+        let mut rows: Vec<(Map<String, Value>, [u64; 6])> = acc
+            .into_rows(&plan)
+            .map(|(k, v)| (key_json(&k), v))
+            .collect();
         rows.sort_by(|a, b| sort_key(&a.0).cmp(&sort_key(&b.0)));
         let rows: Vec<Value> = rows
             .into_iter()
@@ -642,6 +569,230 @@ impl Index {
 }
 
 impl Index {
+    /// Resolves a query's itemised part to codes.
+    fn plan(&self, q: &Query) -> Plan {
+        let mut plan = Plan {
+            dims: vec![],
+            reason: None,
+            months: None,
+            group: q
+                .group_by
+                .iter()
+                .filter_map(|g| DIMENSIONS.iter().position(|x| x == g))
+                .collect(),
+            interval: q.interval,
+            base: 0,
+            sizes: [1; 3],
+            dense: false,
+            empty: false,
+        };
+        let mut months = (q.from.map(|(_, a, _)| a), q.to.map(|(_, _, b)| b));
+        for (d, v) in &q.filters {
+            let i = DIMENSIONS.iter().position(|x| x == d).unwrap_or(0);
+            let code = match i {
+                D_PERIOD => {
+                    if let Some((_, a, b)) = parse_period(v) {
+                        months.0 = Some(months.0.map_or(a, |x| x.max(a)));
+                        months.1 = Some(months.1.map_or(b, |x| x.min(b)));
+                    }
+                    continue;
+                }
+                _ => self.interners[i].find(v),
+            };
+            // A value never seen matches nothing.
+            let Some(code) = code else {
+                plan.empty = true;
+                continue;
+            };
+            if i == D_REASON {
+                plan.reason = Some(code);
+            } else {
+                plan.dims.push((i, code));
+            }
+        }
+        if months.0.is_some() || months.1.is_some() {
+            plan.months = Some((months.0.unwrap_or(0), months.1.unwrap_or(u32::MAX)));
+        }
+        let start = |m: u32| period_start(q.interval, m);
+        plan.base = self.min_month.map_or(0, start);
+        for (size, g) in plan.sizes.iter_mut().zip(&plan.group) {
+            *size = match *g {
+                D_PERIOD => match self.min_month {
+                    Some(_) => 2 + (start(self.max_month) - plan.base) as usize,
+                    None => 1,
+                },
+                i => self.interners[i].names.len() + 1,
+            };
+        }
+        plan.dense = plan
+            .sizes
+            .iter()
+            .try_fold(1usize, |a, s| a.checked_mul(*s))
+            .is_some_and(|n| n <= DENSE_MAX);
+        plan
+    }
+}
+
+/// Largest number of row keys accumulated in a dense array (per scanned chunk); small in unit
+/// tests so that they cover both ways of accumulating.
+const DENSE_MAX: usize = if cfg!(test) { 64 } else { 1 << 16 };
+
+/// A query's itemised part, resolved to codes.
+struct Plan {
+    /// Equality filters on coded dimensions.
+    dims: Vec<(usize, u32)>,
+    reason: Option<u32>,
+    /// The inclusive month range a demand must fall in, if a period bound is given.
+    months: Option<(u32, u32)>,
+    group: Vec<usize>,
+    interval: Interval,
+    /// First month of the earliest period: period codes are 1 + months since it.
+    base: u32,
+    /// Number of codes of each grouped dimension (1 for the unused ones).
+    sizes: [usize; 3],
+    /// Whether row keys are few enough to accumulate in a dense array.
+    dense: bool,
+    /// A filter names a value no demand has: nothing matches.
+    empty: bool,
+}
+
+/// Sums of one scanned chunk: by row key, and in total.
+struct Acc {
+    /// Indexed by the row key, when [`Plan::dense`]: no hashing in the loop.
+    dense: Vec<[u64; 6]>,
+    rows: rustc_hash::FxHashMap<[u32; 3], [u64; 6]>,
+    totals: [u64; 6],
+}
+
+impl Plan {
+    fn dense_at(&self, key: &[u32; 3]) -> usize {
+        (key[0] as usize * self.sizes[1] + key[1] as usize) * self.sizes[2] + key[2] as usize
+    }
+
+    /// Scans all demands, in chunks on all cores.
+    fn run(&self, demands: &[Demand]) -> Acc {
+        use rayon::prelude::*;
+        if self.empty {
+            return self.scan(&[]);
+        }
+        let chunk = (demands.len() / (2 * rayon::current_num_threads())).max(1 << 15);
+        demands
+            .par_chunks(chunk)
+            .map(|c| self.scan(c))
+            .reduce_with(Acc::merge)
+            .unwrap_or_else(|| self.scan(&[]))
+    }
+
+    fn scan(&self, demands: &[Demand]) -> Acc {
+        let by_reason = self.group.contains(&D_REASON);
+        let mut acc = Acc {
+            dense: if self.dense {
+                vec![[0; 6]; self.sizes.iter().product()]
+            } else {
+                vec![]
+            },
+            rows: Default::default(),
+            totals: [0; 6],
+        };
+        for d in demands {
+            if self.dims.iter().any(|(i, c)| d.code(*i) != *c) {
+                continue;
+            }
+            if let Some(r) = self.reason {
+                if !d.has_reason(r) {
+                    continue;
+                }
+            }
+            if let Some((lo, hi)) = self.months {
+                // `month` is 1 + the month number, 0 if missing.
+                if d.month == 0 || d.month - 1 < lo || d.month - 1 > hi {
+                    continue;
+                }
+            }
+            let measures = [
+                1,
+                u64::from(d.produced),
+                d.targets[0],
+                d.targets[1],
+                d.targets[2],
+                d.targets[3],
+            ];
+            for (t, m) in acc.totals.iter_mut().zip(measures) {
+                *t += m;
+            }
+            // A demand with several reasons counts once per reason when grouped by reason.
+            let mut bits = if by_reason { d.reasons } else { 0 };
+            let mut first = true;
+            while first || bits != 0 {
+                first = false;
+                let reason = if bits == 0 {
+                    0
+                } else {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    b + 1
+                };
+                let mut key = [0u32; 3];
+                for (k, g) in key.iter_mut().zip(&self.group) {
+                    *k = match *g {
+                        D_REASON => reason,
+                        D_PERIOD if d.month == 0 => 0,
+                        D_PERIOD => 1 + period_start(self.interval, d.month - 1) - self.base,
+                        i => d.code(i),
+                    };
+                }
+                let at = self.dense_at(&key);
+                let sums = match acc.dense.get_mut(at) {
+                    Some(a) if self.dense => a,
+                    _ => acc.rows.entry(key).or_insert([0; 6]),
+                };
+                for (a, m) in sums.iter_mut().zip(measures) {
+                    *a += m;
+                }
+            }
+        }
+        acc
+    }
+}
+
+impl Acc {
+    fn merge(mut self, other: Acc) -> Acc {
+        for (a, b) in self.dense.iter_mut().zip(&other.dense) {
+            add(a, b);
+        }
+        for (k, v) in other.rows {
+            add(self.rows.entry(k).or_insert([0; 6]), &v);
+        }
+        add(&mut self.totals, &other.totals);
+        self
+    }
+
+    /// The non-empty rows (a row exists iff some demand counted in it).
+    fn into_rows(self, plan: &Plan) -> impl Iterator<Item = ([u32; 3], [u64; 6])> + '_ {
+        let [_, s1, s2] = plan.sizes;
+        let dense = self.dense.into_iter().enumerate().filter(|(_, a)| a[0] > 0);
+        dense
+            .map(move |(at, a)| {
+                (
+                    [
+                        (at / (s1 * s2)) as u32,
+                        ((at / s2) % s1) as u32,
+                        (at % s2) as u32,
+                    ],
+                    a,
+                )
+            })
+            .chain(self.rows)
+    }
+}
+
+fn add(a: &mut [u64; 6], b: &[u64; 6]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+impl Index {
     /// Follows one committed batch: its changed merged records, and the new checkpoint.
     pub fn apply_batch(&mut self, batch: &crate::store::CommitBatch, p: &crate::log::Published) {
         use rayon::prelude::*;
@@ -744,14 +895,15 @@ pub fn rebuild_in_background(
     })
 }
 
-/// Period codes for grouping: 1 + the first month of the period (0 means missing).
-fn period_code(i: Interval, month: u32) -> u32 {
-    1 + match i {
-        Interval::Month => month,
-        Interval::Quarter => month - month % 3,
-        Interval::Half => month - month % 6,
-        Interval::Year => month - month % 12,
-    }
+/// The first month of the period (at interval `i`) that holds `month`.
+fn period_start(i: Interval, month: u32) -> u32 {
+    month
+        - match i {
+            Interval::Month => 0,
+            Interval::Quarter => month % 3,
+            Interval::Half => month % 6,
+            Interval::Year => month % 12,
+        }
 }
 
 /// Does an item that carries some dimensions pass the equality filters? An item that does not
@@ -835,6 +987,166 @@ pub fn to_csv(result: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The packed, chunked, parallel scan against a plain count over the records' JSON, for
+    /// enough demands that the scan is split and merged, and for keys both dense and hashed.
+    #[test]
+    fn packed_scan_matches_a_plain_count() {
+        let pick = |i: u64, xs: &[&'static str]| xs[(i % xs.len() as u64) as usize];
+        let mut idx = Index::new();
+        let mut records = vec![];
+        for i in 0..50_000u64 {
+            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
+            let mut r = json!({
+                "kind": pick(h, &["user_data", "content_restriction", "preservation"]),
+                "country": pick(h >> 3, &["US", "DE", "FR", "IN", "BR"]),
+                "disposition": pick(h >> 6, &["complied", "rejected", "no_data", "partially_complied"]),
+                "authority": {"type": pick(h >> 9, &["police", "court"])},
+                "targets": {"accounts": h % 4, "urls": h % 3},
+            });
+            if h % 7 != 0 {
+                r["received_on"] = json!(format!(
+                    "20{:02}-{:02}-01",
+                    20 + (h >> 12) % 5,
+                    1 + (h >> 15) % 12
+                ));
+            }
+            if h % 5 != 0 {
+                let mut reasons = vec![pick(h >> 18, &["privacy", "defamation", "copyright"])];
+                if h % 3 == 0 {
+                    reasons.push("fraud");
+                }
+                r["reasons"] = json!(reasons);
+            }
+            let publisher = format!("p{}.example", h % 9);
+            idx.upsert(
+                &publisher,
+                &i.to_string(),
+                &Merged::Request {
+                    record: r.clone(),
+                    updates: vec![],
+                },
+            );
+            records.push((publisher, r));
+        }
+        let value = |p: &str, r: &Value, d: &str, iv: Interval| -> Vec<Option<String>> {
+            let one = |v: &Value| v.as_str().map(str::to_string);
+            match d {
+                "publisher" => vec![Some(p.to_string())],
+                "authority" => vec![one(&r["authority"]["type"])],
+                "reason" => match r["reasons"].as_array() {
+                    Some(a) => a.iter().map(one).collect(),
+                    None => vec![None],
+                },
+                "period" => vec![r["received_on"]
+                    .as_str()
+                    .and_then(month_of)
+                    .map(|m| iv.key(m))],
+                d => vec![one(&r[d])],
+            }
+        };
+        for query in [
+            "group_by=country,kind",
+            "group_by=period,publisher&interval=quarter",
+            "group_by=reason,disposition",
+            "group_by=period&interval=month&from=2021-H2&to=2023",
+            "country=DE&reason=fraud&group_by=period,authority,kind&interval=year",
+            "period=2022-Q3&group_by=publisher,country,reason",
+            "country=XX",
+        ] {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap(); // test-only
+            let q =
+                Query::from_params(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str()))).unwrap(); // test-only
+            let (lo, hi) = (q.from.map_or(0, |f| f.1), q.to.map_or(u32::MAX, |t| t.2));
+            let mut want: std::collections::BTreeMap<Vec<Option<String>>, [u64; 6]> =
+                Default::default();
+            let mut want_totals = [0u64; 6];
+            for (p, r) in &records {
+                let month = r["received_on"].as_str().and_then(month_of);
+                let in_range = |(a, b): (u32, u32)| month.is_some_and(|m| (a..=b).contains(&m));
+                let filtered = q.filters.iter().all(|(d, v)| match d.as_str() {
+                    "period" => parse_period(v).is_some_and(|(_, a, b)| in_range((a, b))),
+                    d => value(p, r, d, q.interval).contains(&Some(v.clone())),
+                });
+                if !filtered || ((q.from.is_some() || q.to.is_some()) && !in_range((lo, hi))) {
+                    continue;
+                }
+                let t = &r["targets"];
+                let produced = ["complied", "partially_complied"]
+                    .contains(&r["disposition"].as_str().unwrap_or(""));
+                let m = [
+                    1,
+                    u64::from(produced),
+                    t["accounts"].as_u64().unwrap_or(0),
+                    0,
+                    0,
+                    t["urls"].as_u64().unwrap_or(0),
+                ];
+                add(&mut want_totals, &m);
+                let mut keys: Vec<Vec<Option<String>>> = vec![vec![]];
+                for g in &q.group_by {
+                    let vs = value(p, r, g, q.interval);
+                    keys = keys
+                        .into_iter()
+                        .flat_map(|k| {
+                            vs.iter().map(move |v| {
+                                let mut k = k.clone();
+                                k.push(v.clone());
+                                k
+                            })
+                        })
+                        .collect();
+                }
+                for k in keys {
+                    add(want.entry(k).or_insert([0; 6]), &m);
+                }
+            }
+            let got = idx.query(&q);
+            let mut got_rows: std::collections::BTreeMap<Vec<Option<String>>, [u64; 6]> =
+                Default::default();
+            for row in got["rows"].as_array().unwrap() {
+                // test-only
+                let k = q
+                    .group_by
+                    .iter()
+                    .map(|g| row["key"][g].as_str().map(str::to_string))
+                    .collect();
+                got_rows.insert(k, MEASURES.map(|m| row[m].as_u64().unwrap_or(u64::MAX)));
+            }
+            assert_eq!(got_rows, want, "{query}");
+            assert_eq!(
+                MEASURES.map(|m| got["totals"][m].as_u64().unwrap_or(u64::MAX)),
+                want_totals,
+                "{query}"
+            );
+        }
+    }
+
+    /// The packed row holds dimension codes in 16 bits and reasons in a 64-bit mask: true as
+    /// long as the schemas keep these dimensions to enums of that size.
+    #[test]
+    fn schema_enums_fit_the_packed_row() {
+        let record: Value =
+            serde_json::from_str(include_str!("../schemas/request-record.json")).unwrap(); // test-only
+        let countries: Value =
+            serde_json::from_str(include_str!("../schemas/countries.json")).unwrap(); // test-only
+        let p = &record["properties"];
+        let reasons = p["reasons"]["items"]["enum"].as_array().map_or(0, Vec::len);
+        assert!((10..=64).contains(&reasons), "{reasons} reasons");
+        for e in [
+            &p["channel"]["enum"],
+            &p["process"]["enum"],
+            &p["authority"]["properties"]["type"]["enum"],
+            &p["disposition"]["enum"],
+            &p["user_notified"]["enum"],
+            &countries["enum"],
+            &record["$defs"]["kind"]["enum"],
+        ] {
+            let n = e.as_array().map_or(0, Vec::len);
+            assert!((2..u16::MAX as usize).contains(&n), "{e}");
+        }
+        assert_eq!(std::mem::size_of::<Demand>(), 64);
+    }
 
     #[test]
     fn period_keys() {
