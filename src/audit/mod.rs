@@ -13,8 +13,8 @@ use crate::checkpoint::Checkpoint;
 use crate::entry;
 use crate::merkle::{self, Frontier, Hash, NodeId};
 use crate::note::{self, VerifierKey};
-use crate::statement::replay::Replayer;
-use crate::statement::state::{self, Merged, PublisherState, Status};
+use crate::statement::replay::{Prechecker, Prepared, Replayer};
+use crate::statement::state::{self, PublisherState, Status};
 use crate::store::{memory::MemStore, sled_store::SledStore, Store, StoreError};
 use crate::tile::{self, TileId, TileKind};
 use serde::Serialize;
@@ -339,124 +339,152 @@ impl Auditor<'_> {
         let start = frontier.size();
         let mut replay = Replayer::resume(self.key.clone(), self.store.clone(), start, last_at);
         let bar = self.progress_bar(cp.size - start);
-        let mut first_bundle = start / tile::WIDTH;
+        // The counts as of `position`: from the snapshot the last verified run left, or
+        // from the stored records (a first run, or one resuming an interrupted run).
+        let mut index = self.load_index(&position.frontier)?;
+        // Steps of bundles; the next step downloads while this one is checked.
         let last_bundle = (cp.size - 1) / tile::WIDTH;
-        while first_bundle <= last_bundle {
-            let end_bundle = (first_bundle + self.opts.bundles_per_step).min(last_bundle + 1);
-            let ids: Vec<u64> = (first_bundle..end_bundle).collect();
-            let fetched = self.fetch(&ids, cp.size)?;
-            let mut hashes: Vec<(NodeId, Hash)> = Vec::new();
-            for (n, (bundle, tile0)) in ids.iter().zip(fetched) {
-                let width = tile_width(*n, cp.size);
-                let path = TileId {
-                    kind: TileKind::Entries,
-                    index: *n,
-                    width: width as u16,
-                }
-                .path();
-                let Some(bundle) = bundle else {
-                    return fail(
-                        Some(n * tile::WIDTH),
-                        "entry-bundle",
-                        format!("{path} is missing from {}", self.src.name()),
-                    );
+        let steps: Vec<Vec<u64>> = (start / tile::WIDTH..=last_bundle)
+            .collect::<Vec<u64>>()
+            .chunks(self.opts.bundles_per_step.max(1) as usize)
+            .map(<[u64]>::to_vec)
+            .collect();
+        // While one step's entries go through the rules (in order, on this thread), the next
+        // step downloads and is pre-checked (signatures, schemas) on the other cores.
+        let checker = replay.prechecker();
+        let checker = &checker;
+        std::thread::scope(|scope| -> Result<(), Stop> {
+            let mut prefetch = None;
+            for (step, ids) in steps.iter().enumerate() {
+                let fetched = match prefetch.take() {
+                    Some(h) => join(h)?,
+                    None => self.fetch_step(ids, cp.size, start, checker)?,
                 };
-                let Some(entries) = tile::split_bundle(&bundle) else {
-                    return fail(
-                        Some(n * tile::WIDTH),
-                        "entry-bundle",
-                        format!("{path} is not a sequence of length-prefixed entries"),
-                    );
-                };
-                if entries.len() as u64 != width {
-                    return fail(
-                        Some(n * tile::WIDTH),
-                        "entry-bundle",
-                        format!("{path}: expected {width} entries, found {}", entries.len()),
-                    );
+                if let Some(next) = steps.get(step + 1) {
+                    let size = cp.size;
+                    prefetch =
+                        Some(scope.spawn(move || self.fetch_step(next, size, start, checker)));
                 }
-                let skip = (frontier.size() - n * tile::WIDTH) as usize;
-                if skip > 0 {
-                    // The entries verified before, fetched again in this bundle, must not
-                    // have changed.
-                    let before =
-                        self.store
-                            .hash_range(0, n * tile::WIDTH, n * tile::WIDTH + skip as u64)?;
-                    if let Some(i) = entries[..skip]
-                        .iter()
-                        .zip(&before)
-                        .position(|(e, h)| merkle::leaf_hash(e) != *h)
-                    {
-                        return fail(
-                            Some(n * tile::WIDTH + i as u64),
-                            "consistency",
-                            format!("{path}: this entry differs from the one verified before"),
-                        );
+                let mut hashes: Vec<(NodeId, Hash)> = Vec::new();
+                for (n, (bundle, tile0, prepared)) in ids.iter().zip(fetched) {
+                    let width = tile_width(*n, cp.size);
+                    let path = TileId {
+                        kind: TileKind::Entries,
+                        index: *n,
+                        width: width as u16,
                     }
-                }
-                let new = &entries[skip..];
-                replay
-                    .apply_all(new)
-                    .map_err(|e| Stop::Failed(vec![failure(Some(e.index), &e.rule, e.detail)]))?;
-                let mut leaves = Vec::with_capacity(entries.len());
-                for (i, e) in entries.iter().enumerate() {
-                    let h = merkle::leaf_hash(e);
-                    if i >= skip {
-                        hashes.extend(frontier.append(h));
-                    }
-                    leaves.push(h);
-                }
-                // The level-0 hash tile must hold exactly these leaf hashes.
-                let tile_path = TileId {
-                    kind: TileKind::Hash(0),
-                    index: *n,
-                    width: width as u16,
-                }
-                .path();
-                match tile0 {
-                    None => {
+                    .path();
+                    let Some(bundle) = bundle else {
                         return fail(
                             Some(n * tile::WIDTH),
-                            "hash-tile",
-                            format!("{tile_path} is missing"),
-                        )
-                    }
-                    Some(t) if t != leaves.concat() => {
-                        let at = t
-                            .chunks(32)
-                            .zip(&leaves)
-                            .position(|(a, b)| a != b)
-                            .unwrap_or(leaves.len().min(t.len() / 32));
-                        let found = t
-                            .chunks(32)
-                            .nth(at)
-                            .map(|c| note::encode_b64(c))
-                            .unwrap_or_else(|| format!("{} bytes", t.len()));
+                            "entry-bundle",
+                            format!("{path} is missing from {}", self.src.name()),
+                        );
+                    };
+                    let Some(entries) = tile::split_bundle(&bundle) else {
                         return fail(
-                            Some(n * tile::WIDTH + at as u64),
-                            "hash-tile",
-                            format!(
-                                "{tile_path}: expected leaf hash {}, found {found}",
-                                leaves.get(at).map(b64).unwrap_or_default()
-                            ),
+                            Some(n * tile::WIDTH),
+                            "entry-bundle",
+                            format!("{path} is not a sequence of length-prefixed entries"),
+                        );
+                    };
+                    if entries.len() as u64 != width {
+                        return fail(
+                            Some(n * tile::WIDTH),
+                            "entry-bundle",
+                            format!("{path}: expected {width} entries, found {}", entries.len()),
                         );
                     }
-                    Some(_) => {}
+                    let skip = (frontier.size() - n * tile::WIDTH) as usize;
+                    if skip > 0 {
+                        // The entries verified before, fetched again in this bundle, must not
+                        // have changed.
+                        let before = self.store.hash_range(
+                            0,
+                            n * tile::WIDTH,
+                            n * tile::WIDTH + skip as u64,
+                        )?;
+                        if let Some(i) = entries[..skip]
+                            .iter()
+                            .zip(&before)
+                            .position(|(e, h)| merkle::leaf_hash(e) != *h)
+                        {
+                            return fail(
+                                Some(n * tile::WIDTH + i as u64),
+                                "consistency",
+                                format!("{path}: this entry differs from the one verified before"),
+                            );
+                        }
+                    }
+                    let new = &entries[skip..];
+                    let prepared = match prepared {
+                        Some(p) if p.len() == new.len() => p,
+                        _ => checker.run(n * tile::WIDTH + skip as u64, new),
+                    };
+                    replay.admit_all(prepared).map_err(|e| {
+                        Stop::Failed(vec![failure(Some(e.index), &e.rule, e.detail)])
+                    })?;
+                    let mut leaves = Vec::with_capacity(entries.len());
+                    for (i, e) in entries.iter().enumerate() {
+                        let h = merkle::leaf_hash(e);
+                        if i >= skip {
+                            hashes.extend(frontier.append(h));
+                        }
+                        leaves.push(h);
+                    }
+                    // The level-0 hash tile must hold exactly these leaf hashes.
+                    let tile_path = TileId {
+                        kind: TileKind::Hash(0),
+                        index: *n,
+                        width: width as u16,
+                    }
+                    .path();
+                    match tile0 {
+                        None => {
+                            return fail(
+                                Some(n * tile::WIDTH),
+                                "hash-tile",
+                                format!("{tile_path} is missing"),
+                            )
+                        }
+                        Some(t) if t != leaves.concat() => {
+                            let at = t
+                                .chunks(32)
+                                .zip(&leaves)
+                                .position(|(a, b)| a != b)
+                                .unwrap_or(leaves.len().min(t.len() / 32));
+                            let found = t
+                                .chunks(32)
+                                .nth(at)
+                                .map(|c| note::encode_b64(c))
+                                .unwrap_or_else(|| format!("{} bytes", t.len()));
+                            return fail(
+                                Some(n * tile::WIDTH + at as u64),
+                                "hash-tile",
+                                format!(
+                                    "{tile_path}: expected leaf hash {}, found {found}",
+                                    leaves.get(at).map(b64).unwrap_or_default()
+                                ),
+                            );
+                        }
+                        Some(_) => {}
+                    }
+                    if let Some(b) = &bar {
+                        b.inc(new.len() as u64);
+                    }
                 }
-                if let Some(b) = &bar {
-                    b.inc(new.len() as u64);
-                }
+                let progress = Position {
+                    frontier: frontier.clone(),
+                    last_logged_at: replay.last_logged_at(),
+                    target: signed.clone(),
+                };
+                let mut extra = self.undo_records(&replay)?;
+                extra.push((KEY_PROGRESS.to_vec(), Some(progress.encode())));
+                index.apply_records(&replay.pending_values(b"r/"));
+                replay.flush(extra, hashes)?;
             }
-            let progress = Position {
-                frontier: frontier.clone(),
-                last_logged_at: replay.last_logged_at(),
-                target: signed.clone(),
-            };
-            let mut extra = self.undo_records(&replay)?;
-            extra.push((KEY_PROGRESS.to_vec(), Some(progress.encode())));
-            replay.flush(extra, hashes)?;
-            first_bundle = end_bundle;
-        }
+            Ok(())
+        })?;
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
@@ -479,8 +507,12 @@ impl Auditor<'_> {
         self.check_upper_tiles(start, cp.size)?;
         // Everything replayed goes to the store, so the checks below can page through it.
         let undo = self.undo_records(&replay)?;
+        index.apply_records(&replay.pending_values(b"r/"));
         replay.flush(undo, vec![])?;
-        let stats_match = self.check_stats(&replay, &cp, &signed)?;
+        index.size = cp.size;
+        index.checkpoint = signed.clone();
+        index.last_logged_at = replay.last_logged_at();
+        let stats_match = self.check_stats(&index, &cp)?;
         // Verified: the progress becomes the verified position, and the undo records go.
         let done = Position {
             frontier: frontier.clone(),
@@ -507,25 +539,10 @@ impl Auditor<'_> {
         extra.push((KEY_PROGRESS.to_vec(), Some(done.encode())));
         extra.push((KEY_CHECKPOINT.to_vec(), Some(signed.clone().into_bytes())));
         replay.flush(extra, vec![])?;
-        let mut summary = self.summary(&replay, &cp, cp.size - start)?;
+        self.save_index(&index, &done.frontier);
+        let mut summary = self.summary(&replay, &index, &cp, cp.size - start)?;
         summary.stats_match = stats_match;
         Ok(summary)
-    }
-
-    /// Calls `f` on every stored state pair under `prefix`, a page at a time.
-    fn each(&self, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self.store.scan_page(prefix, after.as_deref(), 10_000)?;
-            let Some((last, _)) = page.last() else {
-                return Ok(());
-            };
-            let last = last.clone();
-            for (k, v) in &page {
-                f(k, v);
-            }
-            after = Some(last);
-        }
     }
 
     fn read_position(&self, key: &[u8]) -> Result<Option<Position>, Stop> {
@@ -635,6 +652,36 @@ impl Auditor<'_> {
         Ok(None)
     }
 
+    /// Fetches a step's entry bundles and level-0 hash tiles, and pre-checks the entries of
+    /// each bundle that splits (those after `start`, the first not verified before), on all
+    /// cores. What does not split is reported when the step is checked, in order.
+    #[allow(clippy::type_complexity)]
+    fn fetch_step(
+        &self,
+        ids: &[u64],
+        size: u64,
+        start: u64,
+        checker: &Prechecker,
+    ) -> Result<Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<Prepared>>)>, Stop> {
+        use rayon::prelude::*;
+        let fetched = self.fetch(ids, size)?;
+        let prepared: Vec<Option<Vec<Prepared>>> = ids
+            .par_iter()
+            .zip(&fetched)
+            .map(|(n, (bundle, _))| {
+                let entries = tile::split_bundle(bundle.as_ref()?)?;
+                let first = n * tile::WIDTH;
+                let skip = (start.saturating_sub(first) as usize).min(entries.len());
+                Some(checker.run(first + skip as u64, &entries[skip..]))
+            })
+            .collect();
+        Ok(fetched
+            .into_iter()
+            .zip(prepared)
+            .map(|((b, t), p)| (b, t, p))
+            .collect())
+    }
+
     /// Fetches entry bundles and level-0 hash tiles in parallel.
     #[allow(clippy::type_complexity)]
     fn fetch(
@@ -728,9 +775,8 @@ impl Auditor<'_> {
     /// log's `/api/v1/stats`, when it answers for the very size just verified.
     fn check_stats(
         &self,
-        replay: &Replayer,
+        index: &crate::stats::Index,
         cp: &Checkpoint,
-        signed: &str,
     ) -> Result<Option<bool>, Stop> {
         const QUERIES: [&str; 5] = [
             "",
@@ -739,11 +785,6 @@ impl Auditor<'_> {
             "group_by=reason,disposition",
             "group_by=process,user_notified,channel&interval=year",
         ];
-        let mut index = crate::stats::Index::new();
-        self.each(b"r/", |k, v| index.apply_record(k, Some(v)))?;
-        index.size = cp.size;
-        index.checkpoint = signed.to_string();
-        index.last_logged_at = replay.last_logged_at();
         for q in QUERIES {
             let Some(published) = self.src.stats(q)? else {
                 return Ok(None);
@@ -789,14 +830,20 @@ impl Auditor<'_> {
     fn summary(
         &self,
         replay: &Replayer,
+        index: &crate::stats::Index,
         cp: &Checkpoint,
         checked: u64,
     ) -> Result<Summary, StoreError> {
+        let (aggregates, bands, seals_open, seals_overdue) = index.report_counts();
         let mut s = Summary {
             origin: cp.origin.clone(),
             size: cp.size,
             root: b64(&cp.root),
             checked,
+            aggregates,
+            bands,
+            seals_open,
+            seals_overdue,
             ..Default::default()
         };
         let operator = state::operator_id(&cp.origin);
@@ -810,34 +857,65 @@ impl Auditor<'_> {
                 }
             }
         }
-        let today = entry::date_of(replay.last_logged_at());
-        self.each(b"r/", |_, v| {
-            match state::decode::<Merged>(Some(v.to_vec())) {
-                Some(Merged::Request { record, .. }) => {
-                    *s.requests_by_kind
-                        .entry(record["kind"].as_str().unwrap_or("").to_string())
-                        .or_default() += 1;
-                }
-                Some(Merged::Seal {
-                    revealed: Some(r), ..
-                }) => {
-                    *s.requests_by_kind
-                        .entry(r.record["kind"].as_str().unwrap_or("").to_string())
-                        .or_default() += 1;
-                }
-                Some(Merged::Seal { disclose_by, .. }) => {
-                    s.seals_open += 1;
-                    if today.as_str() > disclose_by.as_str() {
-                        s.seals_overdue += 1;
-                    }
-                }
-                Some(Merged::Aggregate { .. }) => s.aggregates += 1,
-                Some(Merged::Band { .. }) => s.bands += 1,
-                None => {}
-            }
-        })?;
+        let by_kind = index.query(&crate::stats::Query {
+            group_by: vec!["kind".into()],
+            ..Default::default()
+        });
+        for row in by_kind["rows"].as_array().into_iter().flatten() {
+            let kind = row["key"]["kind"].as_str().unwrap_or("").to_string();
+            *s.requests_by_kind.entry(kind).or_default() += row["requests"].as_u64().unwrap_or(0);
+        }
         Ok(s)
     }
+
+    /// Where the counts of the last verified run are kept.
+    fn index_path(&self) -> Option<PathBuf> {
+        self.opts.state.as_ref().map(|d| d.join("stats-index.json"))
+    }
+
+    /// What a snapshot of the counts is tagged with: the tree it was taken at.
+    fn index_tag(&self, at: &Frontier) -> String {
+        format!("{} {} {}", self.key, at.size(), b64(&at.root()))
+    }
+
+    /// The counts of the replayed state at `at`: the last verified run's snapshot if it was
+    /// taken there, otherwise rebuilt from the stored records.
+    fn load_index(&self, at: &Frontier) -> Result<crate::stats::Index, Stop> {
+        let tag = self.index_tag(at);
+        if let Some(bytes) = self.index_path().and_then(|p| std::fs::read(p).ok()) {
+            if let Some(index) = crate::stats::Index::from_snapshot(&bytes, &tag) {
+                return Ok(index);
+            }
+        }
+        Ok(crate::stats::from_store(self.store.as_ref())?)
+    }
+
+    /// Keeps the counts for the next run (written whole, then renamed into place). Only a
+    /// cache: if it cannot be written, the next run rebuilds the counts from the records.
+    fn save_index(&self, index: &crate::stats::Index, at: &Frontier) {
+        let Some(path) = self.index_path() else {
+            return;
+        };
+        let tmp = path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &index.to_snapshot(&self.index_tag(at)))?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(error = %e, path = %path.display(), "could not keep the counts for the next audit");
+        }
+    }
+}
+
+/// Waits for a download thread.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, Stop>>) -> Result<T, Stop> {
+    h.join().unwrap_or_else(|_| {
+        Err(Stop::Error(AuditError::State(
+            "a download thread stopped unexpectedly".into(),
+        )))
+    })
 }
 
 /// The width of entry bundle / level-0 tile `n` in a tree of `size`.

@@ -111,6 +111,15 @@ impl Replayer {
         Ok(all.into_iter().collect())
     }
 
+    /// The pending values under `prefix` (deletions left out), in key order.
+    pub fn pending_values(&self, prefix: &[u8]) -> Vec<(&[u8], &[u8])> {
+        self.pending
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, v)| Some((k.as_slice(), v.as_deref()?)))
+            .collect()
+    }
+
     /// The keys the pending changes will write.
     pub fn pending_keys(&self) -> Vec<Vec<u8>> {
         self.pending.keys().cloned().collect()
@@ -145,32 +154,38 @@ impl Replayer {
         entries: &[B],
     ) -> Result<Vec<Parsed>, ReplayError> {
         let first = self.next;
-        let fail = |index: u64, rule: &str, detail: String| ReplayError {
-            index,
-            rule: rule.into(),
-            detail,
-        };
         let keys = Keys {
             store: self.store.as_ref(),
             pending: &self.pending,
         };
         let (origin, log_key) = (&self.rules.origin, &self.rules.log_key);
-        // In parallel: entry format, statement form, signatures against the keys known now.
-        let prepared: Vec<Result<(entry::Entry, verify::Checked), ReplayError>> = entries
+        let prepared: Vec<Prepared> = entries
             .par_iter()
             .enumerate()
-            .map(|(i, bytes)| {
-                let index = first + i as u64;
-                let e =
-                    entry::decode(bytes.as_ref()).map_err(|d| fail(index, "entry-format", d))?;
-                let parsed = super::parse(e.statement.as_bytes())
-                    .map_err(|p| fail(index, "statement-form", p.detail))?;
-                let checked = verify::check(parsed, &keys, origin, log_key)
-                    .map_err(|s| fail(index, "storage", s.to_string()))?;
-                Ok((e, checked))
-            })
+            .map(|(i, bytes)| prepare(&keys, origin, log_key, first + i as u64, bytes.as_ref()))
             .collect();
-        // In order: the rules.
+        self.admit_all(prepared)
+    }
+
+    /// A pre-checker over the stored state only, to run beside this replayer (on entries
+    /// further on) while it applies others. Whatever state it sees, the outcome is the same:
+    /// the rules verify again any signature whose key the pre-check did not try.
+    pub fn prechecker(&self) -> Prechecker {
+        Prechecker {
+            store: self.store.clone(),
+            origin: self.rules.origin.clone(),
+            log_key: self.rules.log_key.clone(),
+        }
+    }
+
+    /// Applies pre-checked entries, which must be the next ones, in order: the rules.
+    pub fn admit_all(&mut self, prepared: Vec<Prepared>) -> Result<Vec<Parsed>, ReplayError> {
+        let first = self.next;
+        let fail = |index: u64, rule: &str, detail: String| ReplayError {
+            index,
+            rule: rule.into(),
+            detail,
+        };
         let mut out = Vec::with_capacity(prepared.len());
         for (i, p) in prepared.into_iter().enumerate() {
             let index = first + i as u64;
@@ -235,6 +250,62 @@ impl Replayer {
             out.push(parsed);
         }
         Ok(out)
+    }
+}
+
+/// An entry decoded, parsed and pre-checked (signatures against the keys known then), or why
+/// it could not be.
+pub type Prepared = Result<(entry::Entry, verify::Checked), ReplayError>;
+
+/// The order-free checks of one entry: entry format, statement form, signatures.
+fn prepare(
+    keys: &dyn verify::KeyLookup,
+    origin: &str,
+    log_key: &VerifierKey,
+    index: u64,
+    bytes: &[u8],
+) -> Prepared {
+    let fail = |rule: &str, detail: String| ReplayError {
+        index,
+        rule: rule.into(),
+        detail,
+    };
+    let e = entry::decode(bytes).map_err(|d| fail("entry-format", d))?;
+    let parsed =
+        super::parse(e.statement.as_bytes()).map_err(|p| fail("statement-form", p.detail))?;
+    let checked =
+        verify::check(parsed, keys, origin, log_key).map_err(|s| fail("storage", s.to_string()))?;
+    Ok((e, checked))
+}
+
+/// Pre-checks entries against the stored state, apart from the replayer that will apply them.
+pub struct Prechecker {
+    store: Arc<dyn Store>,
+    origin: String,
+    log_key: VerifierKey,
+}
+
+impl Prechecker {
+    /// Pre-checks consecutive entries starting at index `first`, in this thread.
+    pub fn run<B: AsRef<[u8]>>(&self, first: u64, entries: &[B]) -> Vec<Prepared> {
+        let pending = Changes::new();
+        let keys = Keys {
+            store: self.store.as_ref(),
+            pending: &pending,
+        };
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                prepare(
+                    &keys,
+                    &self.origin,
+                    &self.log_key,
+                    first + i as u64,
+                    b.as_ref(),
+                )
+            })
+            .collect()
     }
 }
 

@@ -8,7 +8,10 @@
 //! dimension values are interned to small integers, so a grouped query over a million demands
 //! is a tight loop.
 
+mod snapshot;
+
 use crate::statement::state::Merged;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -159,7 +162,8 @@ const D_PERIOD: usize = 9;
 /// Every dimension but the publisher is a schema enum (countries, kinds, channels …, at most a
 /// few hundred values; `reasons` has fewer than 64), so their codes fit in 16 bits and the
 /// reasons in a bitmask; `schema_enums_fit_the_packed_row` checks this against the schemas.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(from = "DemandRow", into = "DemandRow")]
 struct Demand {
     targets: [u64; 4],
     /// Bit `c − 1` is set for each reason code `c`.
@@ -170,6 +174,35 @@ struct Demand {
     /// Codes of dimensions 1 to 6 and 8 (country … disposition, user_notified).
     dims: [u16; 7],
     produced: bool,
+}
+
+/// A demand as a tuple, for snapshots.
+type DemandRow = ([u64; 4], u64, u32, u32, [u16; 7], bool);
+
+impl From<DemandRow> for Demand {
+    fn from((targets, reasons, publisher, month, dims, produced): DemandRow) -> Demand {
+        Demand {
+            targets,
+            reasons,
+            publisher,
+            month,
+            dims,
+            produced,
+        }
+    }
+}
+
+impl From<Demand> for DemandRow {
+    fn from(d: Demand) -> DemandRow {
+        (
+            d.targets,
+            d.reasons,
+            d.publisher,
+            d.month,
+            d.dims,
+            d.produced,
+        )
+    }
 }
 
 impl Demand {
@@ -202,7 +235,7 @@ impl Demand {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Report {
     publisher: String,
     period: String,
@@ -213,7 +246,7 @@ struct Report {
     targets: [u64; 4],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Band {
     publisher: String,
     period: String,
@@ -222,7 +255,7 @@ struct Band {
     accounts: Value,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Sealed {
     publisher: String,
     basis: String,
@@ -795,7 +828,6 @@ fn add(a: &mut [u64; 6], b: &[u64; 6]) {
 impl Index {
     /// Follows one committed batch: its changed merged records, and the new checkpoint.
     pub fn apply_batch(&mut self, batch: &crate::store::CommitBatch, p: &crate::log::Published) {
-        use rayon::prelude::*;
         if self.building {
             self.pending.extend(
                 batch
@@ -809,18 +841,45 @@ impl Index {
             self.last_logged_at = p.last_logged_at;
             return;
         }
-        // Decoding the records is the costly part: do it on all cores, then apply in order.
-        let decoded: Vec<(String, String, Merged)> = batch
+        let pairs: Vec<(&[u8], &[u8])> = batch
             .state
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_slice(), v.as_deref()?)))
+            .collect();
+        self.apply_records(&pairs);
+        self.size = p.size;
+        self.checkpoint = p.signed.clone();
+        self.last_logged_at = p.last_logged_at;
+    }
+
+    /// Applies changed state pairs in order (only merged records count); decoding them is the
+    /// costly part, so it runs on all cores first.
+    pub fn apply_records(&mut self, pairs: &[(&[u8], &[u8])]) {
+        use rayon::prelude::*;
+        let decoded: Vec<(String, String, Merged)> = pairs
             .par_iter()
-            .filter_map(|(k, v)| decode_record(k, v.as_deref()?))
+            .filter_map(|(k, v)| decode_record(k, v))
             .collect();
         for (publisher, id, m) in &decoded {
             self.upsert(publisher, id, m);
         }
-        self.size = p.size;
-        self.checkpoint = p.signed.clone();
-        self.last_logged_at = p.last_logged_at;
+    }
+
+    /// Counted reports, bands, and unrevealed seals with how many of them are overdue (as of
+    /// the last entry's date).
+    pub fn report_counts(&self) -> (u64, u64, u64, u64) {
+        let today = crate::entry::date_of(self.last_logged_at);
+        let overdue = self
+            .sealed
+            .values()
+            .filter(|x| today.as_str() > x.disclose_by.as_str())
+            .count();
+        (
+            self.reports.len() as u64,
+            self.bands.len() as u64,
+            self.sealed.len() as u64,
+            overdue as u64,
+        )
     }
 
     /// Applies one state pair if it is a merged record (`r/<publisher>/<id>`).
@@ -843,25 +902,28 @@ fn decode_record(key: &[u8], value: &[u8]) -> Option<(String, String, Merged)> {
 /// Builds the index of a log from its stored merged records, a page at a time, decoding
 /// each page on all cores.
 pub fn rebuild(log: &crate::log::Log) -> Result<Index, crate::store::StoreError> {
-    use rayon::prelude::*;
-    let mut idx = Index::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = log.store.scan_page(b"r/", after.as_deref(), 8192)?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
-        let decoded: Vec<(String, String, Merged)> = page
-            .par_iter()
-            .filter_map(|(k, v)| decode_record(k, v))
-            .collect();
-        for (p, id, m) in &decoded {
-            idx.upsert(p, id, m);
-        }
-    }
+    let mut idx = from_store(log.store.as_ref())?;
     if let Some(p) = log.published() {
         idx.size = p.size;
         idx.checkpoint = p.signed.clone();
         idx.last_logged_at = p.last_logged_at;
+    }
+    Ok(idx)
+}
+
+/// The index of the merged records held in a store (the caller sets size and checkpoint).
+pub fn from_store(store: &dyn crate::store::Store) -> Result<Index, crate::store::StoreError> {
+    let mut idx = Index::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_page(b"r/", after.as_deref(), 8192)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        let pairs: Vec<(&[u8], &[u8])> = page
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        idx.apply_records(&pairs);
     }
     Ok(idx)
 }
@@ -1127,9 +1189,9 @@ mod tests {
     #[test]
     fn schema_enums_fit_the_packed_row() {
         let record: Value =
-            serde_json::from_str(include_str!("../schemas/request-record.json")).unwrap(); // test-only
+            serde_json::from_str(include_str!("../../schemas/request-record.json")).unwrap(); // test-only
         let countries: Value =
-            serde_json::from_str(include_str!("../schemas/countries.json")).unwrap(); // test-only
+            serde_json::from_str(include_str!("../../schemas/countries.json")).unwrap(); // test-only
         let p = &record["properties"];
         let reasons = p["reasons"]["items"]["enum"].as_array().map_or(0, Vec::len);
         assert!((10..=64).contains(&reasons), "{reasons} reasons");
