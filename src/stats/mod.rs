@@ -330,8 +330,8 @@ impl Query {
 pub struct Index {
     interners: Vec<Interner>,
     demands: Vec<Demand>,
-    /// (publisher, id) → slot in `demands`.
-    demand_slots: HashMap<(String, String), usize>,
+    /// [`demand_key`] of (publisher, id) → slot in `demands`.
+    demand_slots: HashMap<DemandKey, usize>,
     reports: HashMap<(String, String), Report>,
     bands: HashMap<(String, String), Band>,
     sealed: HashMap<(String, String), Sealed>,
@@ -348,6 +348,26 @@ pub struct Index {
     max_month: u32,
     /// Records committed while building, applied once the rebuild is done.
     pending: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A demand's identity, (publisher, id), as 128 bits of SHA-256: a million demands are then
+/// a million small keys instead of two million strings (about 130 MiB less at 1M). Two
+/// demands would share a slot only on a SHA-256 collision in 128 bits.
+type DemandKey = [u64; 2];
+
+fn demand_key(publisher: &str, id: &str) -> DemandKey {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(publisher.as_bytes());
+    h.update([0]);
+    h.update(id.as_bytes());
+    let d = h.finalize();
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    [word(0), word(8)]
 }
 
 fn s(v: &Value, f: &str) -> String {
@@ -453,6 +473,7 @@ impl Index {
         }
         d.produced = PRODUCED.contains(&s(record, "disposition").as_str());
         d.targets = targets(record);
+        let key = demand_key(&key.0, &key.1);
         match self.demand_slots.get(&key) {
             Some(&i) => self.demands[i] = d,
             None => {

@@ -6,11 +6,11 @@
 //! size and root): it is read back only under the same tag, so a snapshot can never be applied
 //! to a state it was not taken from.
 
-use super::{Band, Demand, Index, Interner, Report, Sealed};
+use super::{Band, Demand, DemandKey, Index, Interner, Report, Sealed};
 use serde::{Deserialize, Serialize};
 
 /// Changes whenever the layout does: a snapshot of another version is not read.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 type Key = (String, String);
 
@@ -21,7 +21,7 @@ struct Snapshot {
     /// Each dimension's values, in code order (code `i + 1` is `names[i]`).
     interners: Vec<Vec<String>>,
     /// `demands[i]` is the demand of `keys[i]`.
-    keys: Vec<Key>,
+    keys: Vec<DemandKey>,
     demands: Vec<Demand>,
     reports: Vec<(Key, Report)>,
     bands: Vec<(Key, Band)>,
@@ -36,10 +36,10 @@ struct Snapshot {
 impl Index {
     /// The index as bytes, under `tag`.
     pub fn to_snapshot(&self, tag: &str) -> Vec<u8> {
-        let mut keys: Vec<Key> = vec![Default::default(); self.demands.len()];
+        let mut keys: Vec<DemandKey> = vec![Default::default(); self.demands.len()];
         for (k, &i) in &self.demand_slots {
             if let Some(slot) = keys.get_mut(i) {
-                *slot = k.clone();
+                *slot = *k;
             }
         }
         let s = Snapshot {
