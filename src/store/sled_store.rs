@@ -6,6 +6,10 @@
 //! `i % 256`), so a batch of entries rewrites a few blocks rather than inserting two small
 //! keys per entry; `s` ‖ key → derived state. Big-endian integers keep range scans in order.
 //!
+//! A full block never changes again (the log only appends), so full blocks are also kept in a
+//! bounded in-memory cache: proofs and tiles read the same upper blocks over and over, and
+//! skipping sled's B-tree for them is most of a proof's cost.
+//!
 //! Durability: `sled::Db::flush` writes with `sync_file_range`, which does not flush the
 //! disk's write cache, and sled never fsyncs the blob files it writes for large values. So
 //! after every flush we `fdatasync` the database file, every blob file not yet synced, and
@@ -23,7 +27,13 @@ pub struct SledStore {
     dir: PathBuf,
     /// Blob files already fsynced (they are immutable once written).
     synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
+    /// Full hash blocks by (level, block), at most [`CACHED_BLOCKS`] of them.
+    full_blocks: quick_cache::sync::Cache<(u8, u64), sled::IVec>,
 }
+
+/// Full hash blocks kept in memory: 8 KiB each, so 16 MiB; enough for every block above
+/// level 1 of a log of ten million entries.
+const CACHED_BLOCKS: usize = 2048;
 
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
@@ -70,8 +80,25 @@ impl SledStore {
             db,
             dir: dir.to_path_buf(),
             synced_blobs: Mutex::new(HashSet::new()),
+            full_blocks: quick_cache::sync::Cache::new(CACHED_BLOCKS),
         };
         Ok(store)
+    }
+
+    /// A hash block, from the cache if it is full and was read before.
+    fn block(&self, level: u8, block: u64) -> Result<sled::IVec, StoreError> {
+        if let Some(b) = self.full_blocks.get(&(level, block)) {
+            return Ok(b);
+        }
+        let v = self
+            .db
+            .get(block_key(level, block))
+            .map_err(io)?
+            .unwrap_or_default();
+        if v.len() == BLOCK as usize * 32 {
+            self.full_blocks.insert((level, block), v.clone());
+        }
+        Ok(v)
     }
 
     /// fdatasync the database file, new blob files and the blob directory.
@@ -123,6 +150,7 @@ impl Store for SledStore {
                 .or_default()
                 .push((index % BLOCK, *h));
         }
+        let touched: Vec<(u8, u64)> = blocks.keys().copied().collect();
         for ((level, block), hashes) in blocks {
             let mut value = self
                 .db
@@ -157,6 +185,11 @@ impl Store for SledStore {
             b.insert(&b"c"[..], batch.checkpoint.as_bytes());
         }
         self.db.apply_batch(b).map_err(io)?;
+        // A full block is only rewritten when an auditor re-verifies hashes after a failed
+        // run; whatever the reason, a cached copy must not outlive a write.
+        for k in &touched {
+            self.full_blocks.remove(k);
+        }
         self.db.flush().map_err(io)?;
         let t = std::time::Instant::now();
         let r = self.sync_files();
@@ -194,11 +227,7 @@ impl Store for SledStore {
             let block = match &last {
                 Some((k, v)) if *k == key => v.clone(),
                 _ => {
-                    let v = self
-                        .db
-                        .get(block_key(key.0, key.1))
-                        .map_err(io)?
-                        .unwrap_or_default();
+                    let v = self.block(key.0, key.1)?;
                     last = Some((key, v.clone()));
                     v
                 }
@@ -218,11 +247,7 @@ impl Store for SledStore {
         let mut out = Vec::new();
         let mut i = start;
         while i < end {
-            let block = self
-                .db
-                .get(block_key(level, i / BLOCK))
-                .map_err(io)?
-                .unwrap_or_default();
+            let block = self.block(level, i / BLOCK)?;
             let from = (i % BLOCK) as usize * 32;
             let to = (((end - i / BLOCK * BLOCK).min(BLOCK)) as usize * 32).min(block.len());
             if from >= to {
@@ -267,5 +292,31 @@ impl Store for SledStore {
             .take(limit)
             .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An auditor re-verifying after a failed run writes other hashes over a full block it
+    /// read before: the next read must see them, not the cached block.
+    #[test]
+    fn a_rewritten_full_block_is_not_served_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap(); // test-only
+        let store = SledStore::open(dir.path()).unwrap(); // test-only
+        let block = |v: u8| CommitBatch {
+            hashes: (0..BLOCK).map(|i| ((0u8, i), [v; 32])).collect(),
+            ..Default::default()
+        };
+        store.commit(&block(1)).unwrap(); // test-only
+        assert_eq!(store.hash_range(0, 0, BLOCK).unwrap()[5], [1; 32]); // test-only
+        assert!(
+            store.full_blocks.get(&(0, 0)).is_some(),
+            "a full block is cached"
+        );
+        store.commit(&block(2)).unwrap(); // test-only
+        assert_eq!(store.hash_range(0, 0, BLOCK).unwrap()[5], [2; 32]); // test-only
+        assert_eq!(store.hashes(&[(0, 7)]).unwrap(), vec![[2; 32]]); // test-only
     }
 }
