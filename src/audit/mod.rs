@@ -366,111 +366,18 @@ impl Auditor<'_> {
                         Some(scope.spawn(move || self.fetch_step(next, size, start, checker)));
                 }
                 let mut hashes: Vec<(NodeId, Hash)> = Vec::new();
-                for (n, (bundle, tile0, prepared)) in ids.iter().zip(fetched) {
-                    let width = tile_width(*n, cp.size);
-                    let path = TileId {
-                        kind: TileKind::Entries,
-                        index: *n,
-                        width: width as u16,
-                    }
-                    .path();
-                    let Some(bundle) = bundle else {
-                        return fail(
-                            Some(n * tile::WIDTH),
-                            "entry-bundle",
-                            format!("{path} is missing from {}", self.src.name()),
-                        );
-                    };
-                    let Some(entries) = tile::split_bundle(&bundle) else {
-                        return fail(
-                            Some(n * tile::WIDTH),
-                            "entry-bundle",
-                            format!("{path} is not a sequence of length-prefixed entries"),
-                        );
-                    };
-                    if entries.len() as u64 != width {
-                        return fail(
-                            Some(n * tile::WIDTH),
-                            "entry-bundle",
-                            format!("{path}: expected {width} entries, found {}", entries.len()),
-                        );
-                    }
-                    let skip = (frontier.size() - n * tile::WIDTH) as usize;
-                    if skip > 0 {
-                        // The entries verified before, fetched again in this bundle, must not
-                        // have changed.
-                        let before = self.store.hash_range(
-                            0,
-                            n * tile::WIDTH,
-                            n * tile::WIDTH + skip as u64,
-                        )?;
-                        if let Some(i) = entries[..skip]
-                            .iter()
-                            .zip(&before)
-                            .position(|(e, h)| merkle::leaf_hash(e) != *h)
-                        {
-                            return fail(
-                                Some(n * tile::WIDTH + i as u64),
-                                "consistency",
-                                format!("{path}: this entry differs from the one verified before"),
-                            );
-                        }
-                    }
-                    let new = &entries[skip..];
-                    let prepared = match prepared {
-                        Some(p) if p.len() == new.len() => p,
-                        _ => checker.run(n * tile::WIDTH + skip as u64, new),
-                    };
-                    replay.admit_all(prepared).map_err(|e| {
-                        Stop::Failed(vec![failure(Some(e.index), &e.rule, e.detail)])
-                    })?;
-                    let mut leaves = Vec::with_capacity(entries.len());
-                    for (i, e) in entries.iter().enumerate() {
-                        let h = merkle::leaf_hash(e);
-                        if i >= skip {
-                            hashes.extend(frontier.append(h));
-                        }
-                        leaves.push(h);
-                    }
-                    // The level-0 hash tile must hold exactly these leaf hashes.
-                    let tile_path = TileId {
-                        kind: TileKind::Hash(0),
-                        index: *n,
-                        width: width as u16,
-                    }
-                    .path();
-                    match tile0 {
-                        None => {
-                            return fail(
-                                Some(n * tile::WIDTH),
-                                "hash-tile",
-                                format!("{tile_path} is missing"),
-                            )
-                        }
-                        Some(t) if t != leaves.concat() => {
-                            let at = t
-                                .chunks(32)
-                                .zip(&leaves)
-                                .position(|(a, b)| a != b)
-                                .unwrap_or(leaves.len().min(t.len() / 32));
-                            let found = t
-                                .chunks(32)
-                                .nth(at)
-                                .map(|c| note::encode_b64(c))
-                                .unwrap_or_else(|| format!("{} bytes", t.len()));
-                            return fail(
-                                Some(n * tile::WIDTH + at as u64),
-                                "hash-tile",
-                                format!(
-                                    "{tile_path}: expected leaf hash {}, found {found}",
-                                    leaves.get(at).map(b64).unwrap_or_default()
-                                ),
-                            );
-                        }
-                        Some(_) => {}
-                    }
+                for (n, fetched) in ids.iter().zip(fetched) {
+                    let checked = self.check_bundle(
+                        *n,
+                        cp.size,
+                        fetched,
+                        checker,
+                        &mut replay,
+                        &mut frontier,
+                        &mut hashes,
+                    )?;
                     if let Some(b) = &bar {
-                        b.inc(new.len() as u64);
+                        b.inc(checked);
                     }
                 }
                 let progress = Position {
@@ -652,17 +559,132 @@ impl Auditor<'_> {
         Ok(None)
     }
 
+    /// Checks one entry bundle against its level-0 hash tile, applies its new entries (those
+    /// past `frontier`) and appends their leaves; returns how many entries were new.
+    #[allow(clippy::too_many_arguments)]
+    fn check_bundle(
+        &self,
+        n: u64,
+        size: u64,
+        (bundle, tile0, prepared): Fetched,
+        checker: &Prechecker,
+        replay: &mut Replayer,
+        frontier: &mut Frontier,
+        hashes: &mut Vec<(NodeId, Hash)>,
+    ) -> Result<u64, Stop> {
+        let width = tile_width(n, size);
+        let path = TileId {
+            kind: TileKind::Entries,
+            index: n,
+            width: width as u16,
+        }
+        .path();
+        let Some(bundle) = bundle else {
+            return fail(
+                Some(n * tile::WIDTH),
+                "entry-bundle",
+                format!("{path} is missing from {}", self.src.name()),
+            );
+        };
+        let Some(entries) = tile::split_bundle(&bundle) else {
+            return fail(
+                Some(n * tile::WIDTH),
+                "entry-bundle",
+                format!("{path} is not a sequence of length-prefixed entries"),
+            );
+        };
+        if entries.len() as u64 != width {
+            return fail(
+                Some(n * tile::WIDTH),
+                "entry-bundle",
+                format!("{path}: expected {width} entries, found {}", entries.len()),
+            );
+        }
+        let skip = (frontier.size() - n * tile::WIDTH) as usize;
+        if skip > 0 {
+            // The entries verified before, fetched again in this bundle, must not
+            // have changed.
+            let before =
+                self.store
+                    .hash_range(0, n * tile::WIDTH, n * tile::WIDTH + skip as u64)?;
+            if let Some(i) = entries[..skip]
+                .iter()
+                .zip(&before)
+                .position(|(e, h)| merkle::leaf_hash(e) != *h)
+            {
+                return fail(
+                    Some(n * tile::WIDTH + i as u64),
+                    "consistency",
+                    format!("{path}: this entry differs from the one verified before"),
+                );
+            }
+        }
+        let new = &entries[skip..];
+        let prepared = match prepared {
+            Some(p) if p.len() == new.len() => p,
+            _ => checker.run(n * tile::WIDTH + skip as u64, new),
+        };
+        replay
+            .admit_all(prepared)
+            .map_err(|e| Stop::Failed(vec![failure(Some(e.index), &e.rule, e.detail)]))?;
+        let mut leaves = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            let h = merkle::leaf_hash(e);
+            if i >= skip {
+                hashes.extend(frontier.append(h));
+            }
+            leaves.push(h);
+        }
+        // The level-0 hash tile must hold exactly these leaf hashes.
+        let tile_path = TileId {
+            kind: TileKind::Hash(0),
+            index: n,
+            width: width as u16,
+        }
+        .path();
+        match tile0 {
+            None => {
+                return fail(
+                    Some(n * tile::WIDTH),
+                    "hash-tile",
+                    format!("{tile_path} is missing"),
+                )
+            }
+            Some(t) if t != leaves.concat() => {
+                let at = t
+                    .chunks(32)
+                    .zip(&leaves)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(leaves.len().min(t.len() / 32));
+                let found = t
+                    .chunks(32)
+                    .nth(at)
+                    .map(|c| note::encode_b64(c))
+                    .unwrap_or_else(|| format!("{} bytes", t.len()));
+                return fail(
+                    Some(n * tile::WIDTH + at as u64),
+                    "hash-tile",
+                    format!(
+                        "{tile_path}: expected leaf hash {}, found {found}",
+                        leaves.get(at).map(b64).unwrap_or_default()
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        Ok(new.len() as u64)
+    }
+
     /// Fetches a step's entry bundles and level-0 hash tiles, and pre-checks the entries of
     /// each bundle that splits (those after `start`, the first not verified before), on all
     /// cores. What does not split is reported when the step is checked, in order.
-    #[allow(clippy::type_complexity)]
     fn fetch_step(
         &self,
         ids: &[u64],
         size: u64,
         start: u64,
         checker: &Prechecker,
-    ) -> Result<Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<Prepared>>)>, Stop> {
+    ) -> Result<Vec<Fetched>, Stop> {
         use rayon::prelude::*;
         let fetched = self.fetch(ids, size)?;
         let prepared: Vec<Option<Vec<Prepared>>> = ids
@@ -908,6 +930,10 @@ impl Auditor<'_> {
         }
     }
 }
+
+/// An entry bundle, its level-0 hash tile (None where the source has none) and, if the
+/// bundle splits, its new entries pre-checked.
+type Fetched = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<Prepared>>);
 
 /// Waits for a download thread.
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, Stop>>) -> Result<T, Stop> {
