@@ -161,6 +161,14 @@ fn statements(c: &mut Criterion) {
     g.bench_function("parse", |b| {
         b.iter(|| candor::statement::parse(black_box(note.as_bytes())).unwrap())
     });
+    let body = serde_json::Value::Object(candor::statement::parse(note.as_bytes()).unwrap().body);
+    g.bench_function("schema_request", |b| {
+        b.iter(|| {
+            candor::statement::schema::Schemas::get()
+                .check_statement(candor::statement::Type::Request, black_box(&body))
+                .unwrap()
+        })
+    });
     g.bench_function("parse_verify_validate", |b| {
         b.iter(|| {
             let p = candor::statement::parse(black_box(note.as_bytes())).unwrap();
