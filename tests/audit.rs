@@ -404,14 +404,13 @@ impl Forge {
 
     /// Writes `entries` as a tree signed by the real log key and audits it in-process.
     fn audit(&self, entries: &[Vec<u8>]) -> Outcome {
+        self.audit_with(entries, &Options::default())
+    }
+
+    fn audit_with(&self, entries: &[Vec<u8>], opts: &Options) -> Outcome {
         let _ = std::fs::remove_dir_all(&self.out);
         mirror::write_tree(&self.out, entries, &self.log_key).unwrap();
-        audit::audit(
-            &Dir(self.out.clone()),
-            &self.log_key.verifier(),
-            &Options::default(),
-        )
-        .unwrap()
+        audit::audit(&Dir(self.out.clone()), &self.log_key.verifier(), opts).unwrap()
     }
 
     fn audit_fails(&self, entries: &[Vec<u8>]) -> audit::Failure {
@@ -890,6 +889,73 @@ fn a_statement_whose_signature_does_not_verify_is_caught() {
     assert_eq!(
         fail.detail,
         format!("signature line 1 does not verify under {}", key_name(&real))
+    );
+}
+
+/// The auditor pre-checks a step's signatures while the rules still run on the step before,
+/// against the keys stored then: a rotation in one step is not yet known to the pre-check of
+/// the next. The new key must still be accepted there, and the old one refused.
+#[test]
+fn a_rotation_is_honoured_by_the_next_step_although_it_was_pre_checked_before() {
+    let f = Forge::new();
+    let opts = Options {
+        bundles_per_step: 1,
+        ..Default::default()
+    };
+    let mut entries = f.entries.clone();
+    let mut acme = f.acme.clone();
+    // Requests up to the end of a bundle, the rotation as its last entry, then the next
+    // bundle signed with the new key.
+    while (entries.len() as u64 + 1) % tile::WIDTH != 0 {
+        let (n, _) = acme
+            .sign_next("request", user_data("DE"), &[&f.acme_key])
+            .unwrap();
+        Forge::append(&mut entries, &n);
+    }
+    let new_key = SecretKey::generate(ACME).unwrap();
+    let (n, _) = acme
+        .sign_next(
+            "rotate",
+            json!({"key": new_key.verifier().to_string()}),
+            &[&f.acme_key, &new_key],
+        )
+        .unwrap();
+    let rotation = Forge::append(&mut entries, &n);
+    assert_eq!(
+        (rotation + 1) % tile::WIDTH,
+        0,
+        "the rotation ends a bundle"
+    );
+    let before_old = (entries.clone(), acme.clone());
+    for _ in 0..3 {
+        let (n, _) = acme
+            .sign_next("request", user_data("FR"), &[&new_key])
+            .unwrap();
+        Forge::append(&mut entries, &n);
+    }
+    match f.audit_with(&entries, &opts) {
+        Outcome::Verified(s) => assert_eq!(s.size, rotation + 4),
+        Outcome::Failed(fail) => panic!("{fail:?}"),
+    }
+
+    // The old key, which the pre-check of that step still knew, is refused by the rules.
+    let (mut entries, mut acme) = before_old;
+    let (n, _) = acme
+        .sign_next("request", user_data("FR"), &[&f.acme_key])
+        .unwrap();
+    let i = Forge::append(&mut entries, &n);
+    let fail = match f.audit_with(&entries, &opts) {
+        Outcome::Failed(mut fail) => fail.remove(0),
+        Outcome::Verified(s) => panic!("a statement by the rotated-out key verified: {s:?}"),
+    };
+    assert_eq!((fail.index, fail.rule.as_str()), (Some(i), "authority"));
+    assert_eq!(
+        fail.detail,
+        format!(
+            "signature line 1 must be by the key in force {}, not {}",
+            key_name(&new_key.verifier()),
+            key_name(&f.acme_key.verifier())
+        )
     );
 }
 
