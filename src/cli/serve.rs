@@ -30,7 +30,7 @@ pub struct Args {
     /// Most statements in one group commit [default: 1024]
     #[arg(long, env = "CANDOR_BATCH_MAX")]
     pub batch_max: Option<usize>,
-    /// Longest wait, in milliseconds, for a batch to fill after its first statement [default: 10]
+    /// Longest wait, in milliseconds, for a batch to fill after its first statement [default: 2]
     #[arg(long, env = "CANDOR_BATCH_WAIT_MS")]
     pub batch_wait_ms: Option<u64>,
     /// On an empty data directory, log a few hundred clearly synthetic statements from three
