@@ -341,7 +341,7 @@ impl Auditor<'_> {
         let bar = self.progress_bar(cp.size - start);
         // The counts as of `position`: from the snapshot the last verified run left, or
         // from the stored records (a first run, or one resuming an interrupted run).
-        let mut index = self.load_index(&position.frontier)?;
+        let (mut index, kept) = self.load_index(&position.frontier)?;
         // Steps of bundles; the next step downloads while this one is checked.
         let last_bundle = (cp.size - 1) / tile::WIDTH;
         let steps: Vec<Vec<u64>> = (start / tile::WIDTH..=last_bundle)
@@ -446,7 +446,9 @@ impl Auditor<'_> {
         extra.push((KEY_PROGRESS.to_vec(), Some(done.encode())));
         extra.push((KEY_CHECKPOINT.to_vec(), Some(signed.clone().into_bytes())));
         replay.flush(extra, vec![])?;
-        self.save_index(&index, &done.frontier);
+        if !(kept && done.frontier.size() == start) {
+            self.save_index(&index, &done.frontier);
+        }
         let mut summary = self.summary(&replay, &index, &cp, cp.size - start)?;
         summary.stats_match = stats_match;
         Ok(summary)
@@ -901,15 +903,15 @@ impl Auditor<'_> {
     }
 
     /// The counts of the replayed state at `at`: the last verified run's snapshot if it was
-    /// taken there, otherwise rebuilt from the stored records.
-    fn load_index(&self, at: &Frontier) -> Result<crate::stats::Index, Stop> {
+    /// taken there (then also `true`), otherwise rebuilt from the stored records.
+    fn load_index(&self, at: &Frontier) -> Result<(crate::stats::Index, bool), Stop> {
         let tag = self.index_tag(at);
         if let Some(bytes) = self.index_path().and_then(|p| std::fs::read(p).ok()) {
             if let Some(index) = crate::stats::Index::from_snapshot(&bytes, &tag) {
-                return Ok(index);
+                return Ok((index, true));
             }
         }
-        Ok(crate::stats::from_store(self.store.as_ref())?)
+        Ok((crate::stats::from_store(self.store.as_ref())?, false))
     }
 
     /// Keeps the counts for the next run (written whole, then renamed into place). Only a
