@@ -278,6 +278,24 @@ fn prepare(
     Ok((e, checked))
 }
 
+/// Publisher states read once for a run of entries: a bundle names the same few publishers
+/// hundreds of times, and each read is a store lookup and a decode.
+struct Memo<'a> {
+    keys: Keys<'a>,
+    seen: std::cell::RefCell<std::collections::HashMap<String, Option<state::PublisherState>>>,
+}
+
+impl verify::KeyLookup for Memo<'_> {
+    fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError> {
+        if let Some(p) = self.seen.borrow().get(id) {
+            return Ok(p.clone());
+        }
+        let p = verify::KeyLookup::publisher(&self.keys, id)?;
+        self.seen.borrow_mut().insert(id.to_string(), p.clone());
+        Ok(p)
+    }
+}
+
 /// Pre-checks entries against the stored state, apart from the replayer that will apply them.
 pub struct Prechecker {
     store: Arc<dyn Store>,
@@ -289,9 +307,12 @@ impl Prechecker {
     /// Pre-checks consecutive entries starting at index `first`, in this thread.
     pub fn run<B: AsRef<[u8]>>(&self, first: u64, entries: &[B]) -> Vec<Prepared> {
         let pending = Changes::new();
-        let keys = Keys {
-            store: self.store.as_ref(),
-            pending: &pending,
+        let keys = Memo {
+            keys: Keys {
+                store: self.store.as_ref(),
+                pending: &pending,
+            },
+            seen: Default::default(),
         };
         entries
             .iter()
