@@ -412,10 +412,7 @@ impl Auditor<'_> {
             );
         }
         self.check_upper_tiles(start, cp.size)?;
-        // Everything replayed goes to the store, so the checks below can page through it.
-        let undo = self.undo_records(&replay)?;
-        index.apply_records(&replay.pending_values(b"r/"));
-        replay.flush(undo, vec![])?;
+        // Every step flushed its changes (and fed its records to `index`): nothing is pending.
         index.size = cp.size;
         index.checkpoint = signed.clone();
         index.last_logged_at = replay.last_logged_at();
@@ -426,11 +423,6 @@ impl Auditor<'_> {
             last_logged_at: replay.last_logged_at(),
             target: signed.clone(),
         };
-        let mut extra: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
-            .undo_records(&replay)?
-            .into_iter()
-            .map(|(k, _)| (k, None))
-            .collect();
         loop {
             let page = self.store.scan_page(b"u/", None, 10_000)?;
             if page.is_empty() {
@@ -442,9 +434,11 @@ impl Auditor<'_> {
                 ..Default::default()
             })?;
         }
-        extra.push((KEY_VERIFIED.to_vec(), Some(done.encode())));
-        extra.push((KEY_PROGRESS.to_vec(), Some(done.encode())));
-        extra.push((KEY_CHECKPOINT.to_vec(), Some(signed.clone().into_bytes())));
+        let extra = vec![
+            (KEY_VERIFIED.to_vec(), Some(done.encode())),
+            (KEY_PROGRESS.to_vec(), Some(done.encode())),
+            (KEY_CHECKPOINT.to_vec(), Some(signed.clone().into_bytes())),
+        ];
         replay.flush(extra, vec![])?;
         if !(kept && done.frontier.size() == start) {
             self.save_index(&index, &done.frontier);
