@@ -1,10 +1,16 @@
-//! The embedded default store: one sled tree with prefixed keys, so that a whole group
-//! commit is one atomic sled batch.
+//! The embedded default store: entry bytes in an append-only file ([`EntryFile`], the file
+//! `entries` in the data directory), everything else in one sled tree with prefixed keys, so
+//! that the rest of a group commit is one atomic sled batch.
 //!
-//! Keys: `c` → last checkpoint; `e` ‖ u64 → entry; `b` ‖ u8 level ‖ u64 block → up to 256
-//! consecutive stored hashes of that level (hash `i` lives in block `i / 256`, at offset
-//! `i % 256`), so a batch of entries rewrites a few blocks rather than inserting two small
-//! keys per entry; `s` ‖ key → derived state. Big-endian integers keep range scans in order.
+//! Keys: `c` → last checkpoint; `o` ‖ u64 block → the end offsets in the entry file of up to
+//! 256 consecutive entries (entry `i` in block `i / 256`); `b` ‖ u8 level ‖ u64 block → up to
+//! 256 consecutive stored hashes of that level (hash `i` lives in block `i / 256`, at offset
+//! `i % 256`), so a batch of entries rewrites a few blocks rather than inserting small keys
+//! per entry; `s` ‖ key → derived state. Big-endian integers keep range scans in order.
+//!
+//! A commit writes and fdatasyncs the new entries' bytes first, then commits their offsets
+//! with the hashes, state and checkpoint: an entry exists once its offset is committed, and a
+//! crash in between leaves only bytes that opening the store cuts off.
 //!
 //! A full block never changes again (the log only appends), so full blocks are also kept in a
 //! bounded in-memory cache: proofs and tiles read the same upper blocks over and over, and
@@ -15,6 +21,7 @@
 //! after every flush we `fdatasync` the database file, every blob file not yet synced, and
 //! the blob directory.
 
+use super::entry_file::EntryFile;
 use super::{CommitBatch, Store, StoreError};
 use crate::merkle::{Hash, NodeId};
 use std::collections::HashSet;
@@ -29,6 +36,7 @@ pub struct SledStore {
     synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
     /// Full hash blocks by (level, block), at most [`CACHED_BLOCKS`] of them.
     full_blocks: quick_cache::sync::Cache<(u8, u64), sled::IVec>,
+    entries: EntryFile,
 }
 
 /// Full hash blocks kept in memory: 8 KiB each, so 16 MiB; enough for every block above
@@ -39,14 +47,38 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
-fn entry_key(i: u64) -> [u8; 9] {
-    let mut k = [b'e'; 9];
-    k[1..].copy_from_slice(&i.to_be_bytes());
+/// Hashes, or entry offsets, a block holds.
+const BLOCK: u64 = 256;
+
+fn offsets_key(block: u64) -> [u8; 9] {
+    let mut k = [b'o'; 9];
+    k[1..].copy_from_slice(&block.to_be_bytes());
     k
 }
 
-/// Hashes a block holds.
-const BLOCK: u64 = 256;
+/// The committed entries' end offsets, from their blocks.
+fn load_offsets(db: &sled::Db) -> Result<Vec<u64>, StoreError> {
+    let mut ends = Vec::new();
+    for (n, kv) in db.scan_prefix(b"o").enumerate() {
+        let (k, v) = kv.map_err(io)?;
+        if k[..] != offsets_key(n as u64) || ends.len() as u64 != n as u64 * BLOCK {
+            return Err(StoreError::Corrupt(format!(
+                "entry offset block {n} is missing or out of place"
+            )));
+        }
+        if v.is_empty() || v.len() % 8 != 0 || v.len() > BLOCK as usize * 8 {
+            return Err(StoreError::Corrupt(format!(
+                "entry offset block {n} holds {} bytes",
+                v.len()
+            )));
+        }
+        ends.extend(
+            v.chunks_exact(8)
+                .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())),
+        );
+    }
+    Ok(ends)
+}
 
 fn block_key(level: u8, block: u64) -> [u8; 10] {
     let mut k = [b'b'; 10];
@@ -76,11 +108,21 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(io)?;
+        if db.scan_prefix(b"e").next().is_some() {
+            return Err(StoreError::Corrupt(format!(
+                "{} holds entries inside its database, a layout older than this Candor: \
+                 back it up with an older Candor's `candor export` and restore it with \
+                 `candor import`",
+                dir.display()
+            )));
+        }
+        let entries = EntryFile::open(&dir.join("entries"), load_offsets(&db)?)?;
         let store = SledStore {
             db,
             dir: dir.to_path_buf(),
             synced_blobs: Mutex::new(HashSet::new()),
             full_blocks: quick_cache::sync::Cache::new(CACHED_BLOCKS),
+            entries,
         };
         Ok(store)
     }
@@ -138,8 +180,16 @@ impl SledStore {
 impl Store for SledStore {
     fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
-        for (i, bytes) in &batch.entries {
-            b.insert(&entry_key(*i)[..], bytes.as_slice());
+        let written = self.entries.write(&batch.entries)?;
+        if !written.ends.is_empty() {
+            // Rewrite the last offset block with the new offsets appended, and add new blocks.
+            let block0 = written.first / BLOCK;
+            let mut ends = self.entries.ends_from(block0 * BLOCK)?;
+            ends.extend_from_slice(&written.ends);
+            for (n, chunk) in ends.chunks(BLOCK as usize).enumerate() {
+                let value: Vec<u8> = chunk.iter().flat_map(|e| e.to_be_bytes()).collect();
+                b.insert(&offsets_key(block0 + n as u64)[..], value);
+            }
         }
         // Group the new hashes by block, and append them to what each block holds.
         let mut blocks: std::collections::BTreeMap<(u8, u64), Vec<(u64, Hash)>> =
@@ -196,7 +246,8 @@ impl Store for SledStore {
         crate::metrics::get()
             .fsync_seconds
             .observe(t.elapsed().as_secs_f64());
-        r
+        r?;
+        self.entries.publish(written)
     }
 
     fn checkpoint(&self) -> Result<Option<String>, StoreError> {
@@ -209,14 +260,7 @@ impl Store for SledStore {
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        self.db
-            .range(entry_key(start)..entry_key(end))
-            .values()
-            .map(|v| v.map(|v| v.to_vec()).map_err(io))
-            .collect()
+        self.entries.read(start, end)
     }
 
     fn hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
@@ -318,5 +362,55 @@ mod tests {
         store.commit(&block(2)).unwrap(); // test-only
         assert_eq!(store.hash_range(0, 0, BLOCK).unwrap()[5], [2; 32]); // test-only
         assert_eq!(store.hashes(&[(0, 7)]).unwrap(), vec![[2; 32]]); // test-only
+    }
+
+    fn entries_batch(from: u64, to: u64) -> CommitBatch {
+        CommitBatch {
+            entries: (from..to)
+                .map(|i| (i, format!("entry number {i}").into_bytes()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Offsets span several blocks, survive a reopen, and bytes a crash left after the
+    /// last committed entry are neither served nor kept.
+    #[test]
+    fn entries_survive_a_reopen_and_a_torn_write_is_dropped() {
+        let dir = tempfile::tempdir().unwrap(); // test-only
+        {
+            let store = SledStore::open(dir.path()).unwrap(); // test-only
+            for k in 0..6 {
+                store
+                    .commit(&entries_batch(k * 100, k * 100 + 100))
+                    .unwrap(); // test-only
+            }
+        }
+        let file = dir.path().join("entries");
+        let committed = std::fs::metadata(&file).unwrap().len(); // test-only
+        let mut torn = std::fs::read(&file).unwrap(); // test-only
+        torn.extend_from_slice(b"half of an entry");
+        std::fs::write(&file, torn).unwrap(); // test-only
+        let store = SledStore::open(dir.path()).unwrap(); // test-only
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), committed); // test-only
+        let all = store.entries(0, 700).unwrap(); // test-only
+        assert_eq!(all.len(), 600);
+        assert_eq!(all[257], b"entry number 257"); // test-only
+        store.commit(&entries_batch(600, 650)).unwrap(); // test-only
+        assert_eq!(store.entries(599, 601).unwrap()[1], b"entry number 600"); // test-only
+    }
+
+    #[test]
+    fn a_database_holding_entries_itself_is_refused_with_a_way_out() {
+        let dir = tempfile::tempdir().unwrap(); // test-only
+        {
+            let db = sled::open(dir.path()).unwrap(); // test-only
+            db.insert(b"e\0\0\0\0\0\0\0\0", &b"old"[..]).unwrap(); // test-only
+            db.flush().unwrap(); // test-only
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("candor import"), "{m}"),
+            _ => panic!("an old layout must be refused"),
+        }
     }
 }
