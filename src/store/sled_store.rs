@@ -6,7 +6,7 @@
 //! 256 consecutive entries (entry `i` in block `i / 256`); `b` ‖ u8 level ‖ u64 block → up to
 //! 256 consecutive stored hashes of that level (hash `i` lives in block `i / 256`, at offset
 //! `i % 256`), so a batch of entries rewrites a few blocks rather than inserting small keys
-//! per entry; `s` ‖ key → derived state. Big-endian integers keep range scans in order.
+//! per entry; `s` ‖ key → derived state, compressed ([`super::compress`]). Big-endian integers keep range scans in order.
 //!
 //! A commit writes and fdatasyncs the new entries' bytes first, then commits their offsets
 //! with the hashes, state and checkpoint: an entry exists once its offset is committed, and a
@@ -21,6 +21,7 @@
 //! after every flush we `fdatasync` the database file, every blob file not yet synced, and
 //! the blob directory.
 
+use super::compress;
 use super::entry_file::EntryFile;
 use super::{CommitBatch, Store, StoreError};
 use crate::merkle::{Hash, NodeId};
@@ -104,7 +105,7 @@ impl SledStore {
         std::fs::create_dir_all(dir).map_err(io)?;
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 << 20)
+            .cache_capacity(8 << 20)
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(io)?;
@@ -227,7 +228,7 @@ impl Store for SledStore {
         }
         for (k, v) in &batch.state {
             match v {
-                Some(v) => b.insert(state_key(k), v.as_slice()),
+                Some(v) => b.insert(state_key(k), compress::encode(v)),
                 None => b.remove(state_key(k)),
             }
         }
@@ -309,13 +310,19 @@ impl Store for SledStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(state_key(key)).map_err(io)?.map(|v| v.to_vec()))
+        match self.db.get(state_key(key)).map_err(io)? {
+            Some(v) => compress::decode(&v).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.db
             .scan_prefix(state_key(prefix))
-            .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                Ok((k[1..].to_vec(), compress::decode(&v)?))
+            })
             .collect()
     }
     fn scan_page(
@@ -334,7 +341,10 @@ impl Store for SledStore {
         };
         iter.take_while(|kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&p)))
             .take(limit)
-            .map(|kv| kv.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                Ok((k[1..].to_vec(), compress::decode(&v)?))
+            })
             .collect()
     }
 }
