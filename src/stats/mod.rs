@@ -8,6 +8,7 @@
 //! dimension values are interned to small integers, so a grouped query over a million demands
 //! is a tight loop.
 
+mod slots;
 mod snapshot;
 
 use crate::statement::state::Merged;
@@ -330,8 +331,8 @@ impl Query {
 pub struct Index {
     interners: Vec<Interner>,
     demands: Vec<Demand>,
-    /// [`demand_key`] of (publisher, id) → slot in `demands`.
-    demand_slots: HashMap<DemandKey, usize>,
+    /// The row in `demands` of each [`demand_key`] of (publisher, id).
+    slots: slots::Slots,
     reports: HashMap<(String, String), Report>,
     bands: HashMap<(String, String), Band>,
     sealed: HashMap<(String, String), Sealed>,
@@ -474,10 +475,10 @@ impl Index {
         d.produced = PRODUCED.contains(&s(record, "disposition").as_str());
         d.targets = targets(record);
         let key = demand_key(&key.0, &key.1);
-        match self.demand_slots.get(&key) {
-            Some(&i) => self.demands[i] = d,
+        match self.slots.get(&key) {
+            Some(i) => self.demands[i] = d,
             None => {
-                self.demand_slots.insert(key, self.demands.len());
+                self.slots.push(key);
                 self.demands.push(d);
             }
         }
@@ -946,6 +947,8 @@ pub fn from_store(store: &dyn crate::store::Store) -> Result<Index, crate::store
             .collect();
         idx.apply_records(&pairs);
     }
+    idx.demands.shrink_to_fit();
+    idx.slots.shrink_to_fit();
     Ok(idx)
 }
 

@@ -36,17 +36,11 @@ struct Snapshot {
 impl Index {
     /// The index as bytes, under `tag`.
     pub fn to_snapshot(&self, tag: &str) -> Vec<u8> {
-        let mut keys: Vec<DemandKey> = vec![Default::default(); self.demands.len()];
-        for (k, &i) in &self.demand_slots {
-            if let Some(slot) = keys.get_mut(i) {
-                *slot = *k;
-            }
-        }
         let s = Snapshot {
             version: VERSION,
             tag: tag.to_string(),
             interners: self.interners.iter().map(|i| i.names.clone()).collect(),
-            keys,
+            keys: self.slots.keys().to_vec(),
             demands: self.demands.clone(),
             reports: pairs(&self.reports),
             bands: pairs(&self.bands),
@@ -81,16 +75,10 @@ impl Index {
                 names,
             })
             .collect();
-        let demand_slots = s
-            .keys
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| (k, i))
-            .collect();
         Some(Index {
             interners,
             demands: s.demands,
-            demand_slots,
+            slots: super::slots::Slots::from_keys(s.keys),
             reports: s.reports.into_iter().collect(),
             bands: s.bands.into_iter().collect(),
             sealed: s.sealed.into_iter().collect(),
