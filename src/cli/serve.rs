@@ -135,11 +135,30 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cfg = config(a)?;
+    disable_transparent_huge_pages();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking tasks here are CPU work (verification, proofs, pages) and reads from the
+        // page cache: beyond a few per core they only queue for the same cores, and each idle
+        // thread keeps its own allocator heap (64 connections grew the pool to 120 threads
+        // and the server by 170 MiB).
+        .max_blocking_threads(16)
         .build()?;
     rt.block_on(service::serve(cfg, shutdown_signal()))?;
     Ok(0)
+}
+
+/// mimalloc asks for transparent huge pages on its arenas. For a long-running server whose
+/// heap is mostly small, scattered allocations, a 2 MiB page stays resident as long as one
+/// of its objects lives: at a million entries that was 270 MiB of huge pages and 40 MiB more
+/// resident memory, for no measured gain in throughput.
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory of
+    // ours; on a kernel without it, it fails with EINVAL and nothing changes.
+    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if r != 0 {
+        tracing::debug!("transparent huge pages left as they are");
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
