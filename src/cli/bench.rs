@@ -390,22 +390,25 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             .and_then(|v| v["size"].as_u64())
             .unwrap_or(0);
         let bytes = dir_size(d);
-        let entries: Vec<Value> = agent()
-            .get(&format!(
-                "{url}/api/v1/entries?start={}&limit=100",
-                size_after.saturating_sub(100)
-            ))
+        // The entries' own bytes, as the log serves them: the last full entry bundle, less
+        // the two-byte length before each entry (the first, partial one for a small log).
+        let w = crate::tile::WIDTH;
+        let bundle = crate::tile::TileId {
+            kind: crate::tile::TileKind::Entries,
+            index: (size_after / w).saturating_sub(1),
+            width: size_after.clamp(1, w) as u16,
+        };
+        let avg_entry = agent()
+            .get(&format!("{url}/{}", bundle.path()))
             .call()
             .ok()
-            .and_then(|r| r.into_json::<Value>().ok())
-            .and_then(|v| v["entries"].as_array().cloned())
-            .unwrap_or_default();
-        let avg_entry = entries
-            .iter()
-            .filter_map(|e| e["statement"].as_str())
-            .map(|s| s.len() as f64 + 60.0)
-            .sum::<f64>()
-            / entries.len().max(1) as f64;
+            .and_then(|r| {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut r.into_reader(), &mut b).ok()?;
+                let n = crate::tile::split_bundle(&b)?.len();
+                Some(b.len().saturating_sub(2 * n) as f64 / n.max(1) as f64)
+            })
+            .unwrap_or(0.0);
         out["disk"] = json!({
             "bytes": bytes,
             "entries": size_after,
