@@ -149,6 +149,8 @@ pub fn id_key(publisher: &str, id: &str) -> Vec<u8> {
     format!("i/{publisher}/{id}").into_bytes()
 }
 
+/// A statement's record as its updates left it. The store compresses the values under this
+/// prefix ([`crate::store::compress::COMPRESSED`]): they are the bulk of the state.
 pub fn merged_key(publisher: &str, id: &str) -> Vec<u8> {
     format!("r/{publisher}/{id}").into_bytes()
 }

@@ -5,6 +5,10 @@
 //! gives a compressor little to learn from, so it is compressed with zstd against a fixed
 //! dictionary of that vocabulary (`state-v1.dict`), which roughly halves the records.
 //!
+//! Only those records are compressed (keys under [`COMPRESSED`]): they are the bulk and are
+//! rarely read, while the other values are few and hot (a publisher's state is read for
+//! every statement it signs), so decompressing them would only cost time.
+//!
 //! Every stored value starts with one byte saying how the rest is encoded. Values written
 //! with a dictionary can only be read with that exact dictionary: it must never change. A new
 //! vocabulary gets a new file and a new tag byte, and the old tag stays readable.
@@ -26,6 +30,9 @@ const DICT_V1: &[u8] = include_bytes!("state-v1.dict");
 
 /// Shorter values are not worth compressing.
 const MIN_LEN: usize = 128;
+
+/// The key prefix of the records ([`crate::statement::state::merged_key`]).
+pub const COMPRESSED: &[u8] = b"r/";
 
 /// zstd's level 3, its default: at these sizes higher levels gain a few bytes and cost
 /// several times the time.
@@ -54,9 +61,10 @@ fn raw(value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The stored form of a value: compressed when that makes it smaller.
-pub fn encode(value: &[u8]) -> Vec<u8> {
-    if value.len() < MIN_LEN || value.len() > u32::MAX as usize {
+/// The stored form of the value of `key`: compressed when it is a record and that makes it
+/// smaller.
+pub fn encode(key: &[u8], value: &[u8]) -> Vec<u8> {
+    if !key.starts_with(COMPRESSED) || value.len() < MIN_LEN || value.len() > u32::MAX as usize {
         return raw(value);
     }
     let frame = COMPRESSOR.with(|c| {
@@ -120,9 +128,9 @@ mod tests {
     #[test]
     fn values_round_trip_and_records_shrink() {
         for v in [&b""[..], b"acme.example", RECORD.as_bytes(), &[0xff; 4096]] {
-            assert_eq!(decode(&encode(v)).unwrap(), v); // test-only
+            assert_eq!(decode(&encode(b"r/a/b", v)).unwrap(), v); // test-only
         }
-        let stored = encode(RECORD.as_bytes());
+        let stored = encode(b"r/a/b", RECORD.as_bytes());
         assert_eq!(stored[0], ZSTD_V1);
         assert!(
             stored.len() * 2 < RECORD.len(),
@@ -130,7 +138,11 @@ mod tests {
             stored.len(),
             RECORD.len()
         );
-        assert_eq!(encode(b"acme.example")[0], RAW);
+        assert_eq!(encode(b"r/a/b", b"acme.example")[0], RAW);
+        // Records are what gets compressed; hot values (a publisher's state) are left as
+        // they are.
+        assert!(crate::statement::state::merged_key("a", "b").starts_with(COMPRESSED));
+        assert_eq!(encode(b"p/acme.example", RECORD.as_bytes())[0], RAW);
     }
 
     /// The dictionary is part of the storage format: records written with it must stay
@@ -146,7 +158,7 @@ mod tests {
 
     #[test]
     fn damaged_values_are_reported_not_trusted() {
-        let mut stored = encode(RECORD.as_bytes());
+        let mut stored = encode(b"r/a/b", RECORD.as_bytes());
         let last = stored.len() - 3;
         stored[last] ^= 0x55;
         stored[3] ^= 1; // the length

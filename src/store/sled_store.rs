@@ -228,7 +228,7 @@ impl Store for SledStore {
         }
         for (k, v) in &batch.state {
             match v {
-                Some(v) => b.insert(state_key(k), compress::encode(v)),
+                Some(v) => b.insert(state_key(k), compress::encode(k, v)),
                 None => b.remove(state_key(k)),
             }
         }
