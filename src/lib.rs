@@ -9,6 +9,7 @@ pub mod demo;
 pub mod entry;
 pub mod keyfile;
 pub mod log;
+pub mod memory;
 pub mod merkle;
 pub mod metrics;
 pub mod mirror;

@@ -976,6 +976,7 @@ pub fn rebuild_in_background(
                 *s = fresh;
                 tracing::info!(demands = s.demand_count(), "statistics index rebuilt");
             }
+            crate::memory::release_freed();
         }
         Err(e) => tracing::error!(error = %e, "could not rebuild the statistics index"),
     })
