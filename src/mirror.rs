@@ -96,7 +96,10 @@ pub fn import(from: &Path, data: &Path, key: &VerifierKey) -> anyhow::Result<Che
             );
         }
     }
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(data)?);
+    let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(
+        data,
+        crate::store::sled_store::REPLAY_CACHE,
+    )?);
     if store.checkpoint()?.is_some() || !store.entries(0, 1)?.is_empty() {
         bail!(
             "{} already holds a log; import into an empty data directory",

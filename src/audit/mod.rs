@@ -151,7 +151,10 @@ pub fn audit(src: &dyn Source, key: &VerifierKey, opts: &Options) -> Result<Outc
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| AuditError::State(format!("{}: {e}", dir.display())))?;
-            Arc::new(SledStore::open(&dir.join("state"))?)
+            Arc::new(SledStore::open_with_cache(
+                &dir.join("state"),
+                crate::store::sled_store::REPLAY_CACHE,
+            )?)
         }
         None => Arc::new(MemStore::default()),
     };

@@ -100,12 +100,29 @@ fn to_hash(v: &[u8]) -> Result<Hash, StoreError> {
         .map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes".into()))
 }
 
+/// sled's cache for a server: hash blocks have their own cache and entries are read from
+/// the page cache, so a large one only kept what a start-up scan of the records had touched
+/// resident (100 MiB of it at 1M entries with 64 MiB), without making ingest or proofs
+/// faster.
+pub const SERVER_CACHE: u64 = 8 << 20;
+
+/// sled's cache for rebuilding a whole log's state (an auditor's first run, an import):
+/// millions of inserts spread over the tree, which re-read evicted nodes with a small cache
+/// (a full audit at 1M entries took 142 s with 8 MiB, 123 s with 64 MiB).
+pub const REPLAY_CACHE: u64 = 64 << 20;
+
 impl SledStore {
+    /// Opens the store with the server's cache size.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with_cache(dir, SERVER_CACHE)
+    }
+
+    /// Opens the store with a sled cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(8 << 20)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(io)?;
