@@ -38,6 +38,10 @@ pub struct SledStore {
     /// Full hash blocks by (level, block), at most [`CACHED_BLOCKS`] of them.
     full_blocks: quick_cache::sync::Cache<(u8, u64), sled::IVec>,
     entries: EntryFile,
+    /// Held for a whole commit: the entry file is written at the committed end, which only
+    /// one commit at a time may extend (the sequencer is one writer, but the store does not
+    /// rely on it).
+    commit_lock: Mutex<()>,
 }
 
 /// Full hash blocks kept in memory: 8 KiB each, so 16 MiB; enough for every block above
@@ -141,6 +145,7 @@ impl SledStore {
             synced_blobs: Mutex::new(HashSet::new()),
             full_blocks: quick_cache::sync::Cache::new(CACHED_BLOCKS),
             entries,
+            commit_lock: Mutex::new(()),
         };
         Ok(store)
     }
@@ -197,6 +202,10 @@ impl SledStore {
 
 impl Store for SledStore {
     fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+        let _one_at_a_time = self
+            .commit_lock
+            .lock()
+            .map_err(|_| StoreError::Io("commit lock poisoned".into()))?;
         let mut b = sled::Batch::default();
         let written = self.entries.write(&batch.entries)?;
         if !written.ends.is_empty() {
