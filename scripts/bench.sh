@@ -47,7 +47,11 @@ echo "# stats query grouped by country and kind (8 connections)"
 "$BIN" bench --server "$URL" --mode stats -c 8 -n 2000 --duration 30 --server-pid $SERVER --json
 echo "# full audit"
 /usr/bin/time -f '{"row":"audit","seconds":%e,"max_rss_kib":%M}' "$BIN" audit "$URL" --log-key keys/log.vkey --state audit-state
+echo "# incremental audit (nothing new)"
+/usr/bin/time -f '{"row":"re-audit","seconds":%e,"max_rss_kib":%M}' "$BIN" audit "$URL" --log-key keys/log.vkey --state audit-state >/dev/null
 echo "# restart"
 kill -TERM $SERVER; wait $SERVER || true
 start
+until curl -sf "$URL/api/v1/stats" >/dev/null; do sleep 0.1; done
+echo "{\"row\":\"RSS after a restart, statistics rebuilt\",\"rss_mib\":$(awk '/VmRSS/{printf "%.1f", $2/1024}' /proc/$SERVER/status)}"
 kill -TERM $SERVER; wait $SERVER || true
