@@ -115,6 +115,9 @@ pub const SERVER_CACHE: u64 = 8 << 20;
 /// (a full audit at 1M entries took 142 s with 8 MiB, 123 s with 64 MiB).
 pub const REPLAY_CACHE: u64 = 64 << 20;
 
+/// How long opening waits for sled's lock to be released by a handle this process closed.
+const LOCK_WAIT_MS: u64 = 2000;
+
 impl SledStore {
     /// Opens the store with the server's cache size.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
@@ -124,12 +127,24 @@ impl SledStore {
     /// Opens the store with a sled cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(io)?;
+            .mode(sled::Mode::HighThroughput);
+        // sled releases its file lock only when its background threads let go of the file,
+        // shortly after the last handle is dropped: reopening a store this process just
+        // closed (an auditor's next run) can find it still held. Wait a little for that;
+        // another process holding the directory still gets the error after the wait.
+        let mut waited = 0;
+        let db = loop {
+            match config.open() {
+                Err(e) if waited < LOCK_WAIT_MS && e.to_string().contains("acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    waited += 50;
+                }
+                r => break r.map_err(io)?,
+            }
+        };
         if db.scan_prefix(b"e").next().is_some() {
             return Err(StoreError::Corrupt(format!(
                 "{} holds entries inside its database, a layout older than this Candor: \
@@ -447,6 +462,26 @@ mod tests {
         match SledStore::open(dir.path()) {
             Err(StoreError::Corrupt(m)) => assert!(m.contains("candor import"), "{m}"),
             _ => panic!("an old layout must be refused"),
+        }
+    }
+
+    /// A store closed a moment ago opens once its lock is let go; one held for good is
+    /// still refused.
+    #[test]
+    fn opening_waits_briefly_for_a_lock_being_released() {
+        let dir = tempfile::tempdir().unwrap(); // test-only
+        let held = SledStore::open(dir.path()).unwrap(); // test-only
+        let path = dir.path().to_path_buf();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        assert!(SledStore::open(&path).is_ok(), "opened after the release");
+        release.join().unwrap(); // test-only
+        let _kept = SledStore::open(&path).unwrap(); // test-only
+        match SledStore::open(&path) {
+            Err(StoreError::Io(m)) => assert!(m.contains("lock"), "{m}"),
+            _ => panic!("a lock held for good must be reported"),
         }
     }
 }
