@@ -488,6 +488,23 @@ fn a_clean_log_verifies_and_the_next_audit_checks_only_new_entries() {
     assert!(evidence(&state).is_empty());
 }
 
+#[test]
+fn a_state_directory_from_the_sled_auditor_is_refused_with_what_to_do() {
+    let demo = Demo::start();
+    let state = demo.path("state");
+    std::fs::create_dir_all(state.join("state")).unwrap();
+    let (code, out, err) = audit_cli(&demo.base(), &demo.vkey(), Some(&state), false);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("older Candor auditor") && err.contains("remove"),
+        "{err}"
+    );
+    assert!(
+        !state.join("state.kv").exists(),
+        "nothing was started beside it"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. A forked log after a first audit.
 

@@ -15,7 +15,7 @@ use crate::merkle::{self, Frontier, Hash, NodeId};
 use crate::note::{self, VerifierKey};
 use crate::statement::replay::{Prechecker, Prepared, Replayer};
 use crate::statement::state::{self, PublisherState, Status};
-use crate::store::{memory::MemStore, sled_store::SledStore, Store, StoreError};
+use crate::store::{append_store::AppendStore, memory::MemStore, Store, StoreError};
 use crate::tile::{self, TileId, TileKind};
 use serde::Serialize;
 use source::{Source, SourceError};
@@ -151,10 +151,14 @@ pub fn audit(src: &dyn Source, key: &VerifierKey, opts: &Options) -> Result<Outc
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| AuditError::State(format!("{}: {e}", dir.display())))?;
-            Arc::new(SledStore::open_with_cache(
-                &dir.join("state"),
-                crate::store::sled_store::REPLAY_CACHE,
-            )?)
+            if dir.join("state").is_dir() {
+                return Err(AuditError::State(format!(
+                    "{} holds the state of an older Candor auditor (a sled database); remove \
+                     that directory, and the next run verifies the log again from the start",
+                    dir.join("state").display()
+                )));
+            }
+            Arc::new(AppendStore::open(&dir.join("state.kv"))?)
         }
         None => Arc::new(MemStore::default()),
     };

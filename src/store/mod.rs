@@ -6,6 +6,8 @@
 //! checkpoint) goes down in one atomic, durable [`Store::commit`]: after a crash the store
 //! holds either all of a batch or none of it.
 
+pub mod append_store;
+pub mod blocks;
 pub mod compress;
 pub mod entry_file;
 pub mod faulty;

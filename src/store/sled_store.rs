@@ -21,8 +21,8 @@
 //! after every flush we `fdatasync` the database file, every blob file not yet synced, and
 //! the blob directory.
 
-use super::compress;
 use super::entry_file::EntryFile;
+use super::{blocks, compress};
 use super::{CommitBatch, Store, StoreError};
 use crate::merkle::{Hash, NodeId};
 use std::collections::HashSet;
@@ -52,8 +52,8 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
-/// Hashes, or entry offsets, a block holds.
-const BLOCK: u64 = 256;
+/// Entry offsets a block holds: as many as hashes in a hash block.
+const BLOCK: u64 = blocks::BLOCK;
 
 fn offsets_key(block: u64) -> [u8; 9] {
     let mut k = [b'o'; 9];
@@ -85,23 +85,11 @@ fn load_offsets(db: &sled::Db) -> Result<Vec<u64>, StoreError> {
     Ok(ends)
 }
 
-fn block_key(level: u8, block: u64) -> [u8; 10] {
-    let mut k = [b'b'; 10];
-    k[1] = level;
-    k[2..].copy_from_slice(&block.to_be_bytes());
-    k
-}
-
 fn state_key(key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 1);
     k.push(b's');
     k.extend_from_slice(key);
     k
-}
-
-fn to_hash(v: &[u8]) -> Result<Hash, StoreError> {
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes".into()))
 }
 
 /// sled's cache for a server: hash blocks have their own cache and entries are read from
@@ -172,7 +160,7 @@ impl SledStore {
         }
         let v = self
             .db
-            .get(block_key(level, block))
+            .get(blocks::key(level, block))
             .map_err(io)?
             .unwrap_or_default();
         if v.len() == BLOCK as usize * 32 {
@@ -233,39 +221,17 @@ impl Store for SledStore {
                 b.insert(&offsets_key(block0 + n as u64)[..], value);
             }
         }
-        // Group the new hashes by block, and append them to what each block holds.
-        let mut blocks: std::collections::BTreeMap<(u8, u64), Vec<(u64, Hash)>> =
-            Default::default();
-        for ((level, index), h) in &batch.hashes {
-            blocks
-                .entry((*level, index / BLOCK))
-                .or_default()
-                .push((index % BLOCK, *h));
-        }
-        let touched: Vec<(u8, u64)> = blocks.keys().copied().collect();
-        for ((level, block), hashes) in blocks {
-            let mut value = self
+        let blocks = blocks::updated(&batch.hashes, |level, block| {
+            Ok(self
                 .db
-                .get(block_key(level, block))
+                .get(blocks::key(level, block))
                 .map_err(io)?
                 .map(|v| v.to_vec())
-                .unwrap_or_default();
-            for (offset, h) in hashes {
-                let at = offset as usize * 32;
-                if at > value.len() {
-                    return Err(StoreError::Corrupt(format!(
-                        "hash {} at level {level} would leave a gap",
-                        block * BLOCK + offset
-                    )));
-                }
-                // Rewriting a hash (a retried batch) writes the same value.
-                if at == value.len() {
-                    value.extend_from_slice(&h);
-                } else {
-                    value[at..at + 32].copy_from_slice(&h);
-                }
-            }
-            b.insert(&block_key(level, block)[..], value);
+                .unwrap_or_default())
+        })?;
+        let touched: Vec<(u8, u64)> = blocks.iter().map(|(k, _)| *k).collect();
+        for ((level, block), value) in blocks {
+            b.insert(&blocks::key(level, block)[..], value);
         }
         for (k, v) in &batch.state {
             match v {
@@ -306,48 +272,11 @@ impl Store for SledStore {
     }
 
     fn hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        let mut last: Option<((u8, u64), sled::IVec)> = None;
-        for (level, index) in ids {
-            let key = (*level, index / BLOCK);
-            let block = match &last {
-                Some((k, v)) if *k == key => v.clone(),
-                _ => {
-                    let v = self.block(key.0, key.1)?;
-                    last = Some((key, v.clone()));
-                    v
-                }
-            };
-            let at = (index % BLOCK) as usize * 32;
-            let h = block.get(at..at + 32).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "missing stored hash at level {level} index {index}"
-                ))
-            })?;
-            out.push(to_hash(h)?);
-        }
-        Ok(out)
+        blocks::at(ids, |level, block| self.block(level, block))
     }
 
     fn hash_range(&self, level: u8, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-        let mut out = Vec::new();
-        let mut i = start;
-        while i < end {
-            let block = self.block(level, i / BLOCK)?;
-            let from = (i % BLOCK) as usize * 32;
-            let to = (((end - i / BLOCK * BLOCK).min(BLOCK)) as usize * 32).min(block.len());
-            if from >= to {
-                break; // the range ends where the stored hashes end
-            }
-            for c in block[from..to].chunks(32) {
-                out.push(to_hash(c)?);
-            }
-            i = (i / BLOCK + 1) * BLOCK;
-            if to < BLOCK as usize * 32 && i < end {
-                break;
-            }
-        }
-        Ok(out)
+        blocks::range(level, start, end, |level, block| self.block(level, block))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
