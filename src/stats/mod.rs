@@ -8,8 +8,11 @@
 //! dimension values are interned to small integers, so a grouped query over a million demands
 //! is a tight loop.
 
+mod fields;
 mod slots;
 mod snapshot;
+
+use fields::{Decoded, Fields};
 
 use crate::statement::state::Merged;
 use serde::{Deserialize, Serialize};
@@ -392,12 +395,12 @@ impl Index {
     pub fn upsert(&mut self, publisher: &str, id: &str, m: &Merged) {
         let key = (publisher.to_string(), id.to_string());
         match m {
-            Merged::Request { record, .. } => self.put_demand(key, record),
+            Merged::Request { record, .. } => self.put_demand(key, &Fields::of(record)),
             Merged::Seal {
                 revealed: Some(r), ..
             } => {
                 self.sealed.remove(&key);
-                self.put_demand(key, &r.record);
+                self.put_demand(key, &Fields::of(&r.record));
             }
             Merged::Seal {
                 basis,
@@ -442,38 +445,36 @@ impl Index {
         }
     }
 
-    fn put_demand(&mut self, key: (String, String), record: &Value) {
+    fn put_demand(&mut self, key: (String, String), record: &Fields) {
         let mut d = Demand::default();
-        let authority = s(&record["authority"], "type");
         let values = [
-            (D_PUBLISHER, key.0.clone()),
-            (D_COUNTRY, s(record, "country")),
-            (D_KIND, s(record, "kind")),
-            (D_CHANNEL, s(record, "channel")),
-            (D_PROCESS, s(record, "process")),
-            (D_AUTHORITY, authority),
-            (D_DISPOSITION, s(record, "disposition")),
-            (D_NOTIFIED, s(record, "user_notified")),
+            (D_PUBLISHER, key.0.as_str()),
+            (D_COUNTRY, Fields::str(&record.country)),
+            (D_KIND, Fields::str(&record.kind)),
+            (D_CHANNEL, Fields::str(&record.channel)),
+            (D_PROCESS, Fields::str(&record.process)),
+            (D_AUTHORITY, record.authority()),
+            (D_DISPOSITION, Fields::str(&record.disposition)),
+            (D_NOTIFIED, Fields::str(&record.user_notified)),
         ];
         for (dim, v) in values {
             if !v.is_empty() {
-                d.set(dim, self.interners[dim].code(&v));
+                d.set(dim, self.interners[dim].code(v));
             }
         }
-        for r in record["reasons"].as_array().into_iter().flatten() {
-            if let Some(c) = r.as_str().map(|r| self.interners[D_REASON].code(r)) {
-                if (1..=64).contains(&c) {
-                    d.reasons |= 1 << (c - 1);
-                }
+        for r in record.reasons.iter().flatten() {
+            let c = self.interners[D_REASON].code(r);
+            if (1..=64).contains(&c) {
+                d.reasons |= 1 << (c - 1);
             }
         }
-        if let Some(m) = month_of(&s(record, "received_on")) {
+        if let Some(m) = month_of(Fields::str(&record.received_on)) {
             d.month = m + 1;
             self.max_month = self.max_month.max(m);
             self.min_month = Some(self.min_month.map_or(m, |x| x.min(m)));
         }
-        d.produced = PRODUCED.contains(&s(record, "disposition").as_str());
-        d.targets = targets(record);
+        d.produced = PRODUCED.contains(&Fields::str(&record.disposition));
+        d.targets = record.targets();
         let key = demand_key(&key.0, &key.1);
         match self.slots.get(&key) {
             Some(i) => self.demands[i] = d,
@@ -878,12 +879,12 @@ impl Index {
     /// costly part, so it runs on all cores first.
     pub fn apply_records(&mut self, pairs: &[(&[u8], &[u8])]) {
         use rayon::prelude::*;
-        let decoded: Vec<(String, String, Merged)> = pairs
+        let decoded: Vec<(&str, &str, Decoded)> = pairs
             .par_iter()
             .filter_map(|(k, v)| decode_record(k, v))
             .collect();
-        for (publisher, id, m) in &decoded {
-            self.upsert(publisher, id, m);
+        for (publisher, id, d) in &decoded {
+            self.apply_decoded(publisher, id, d);
         }
     }
 
@@ -906,19 +907,25 @@ impl Index {
 
     /// Applies one state pair if it is a merged record (`r/<publisher>/<id>`).
     pub fn apply_record(&mut self, key: &[u8], value: Option<&[u8]>) {
-        if let Some((publisher, id, m)) = value.and_then(|v| decode_record(key, v)) {
-            self.upsert(&publisher, &id, &m);
+        if let Some((publisher, id, d)) = value.and_then(|v| decode_record(key, v)) {
+            self.apply_decoded(publisher, id, &d);
+        }
+    }
+
+    fn apply_decoded(&mut self, publisher: &str, id: &str, d: &Decoded) {
+        match d {
+            Decoded::Request(f) => self.put_demand((publisher.into(), id.into()), f),
+            Decoded::Other(m) => self.upsert(publisher, id, m),
         }
     }
 }
 
 /// A merged record's state pair (`r/<publisher>/<id>` → JSON), decoded; None for any other
 /// pair.
-fn decode_record(key: &[u8], value: &[u8]) -> Option<(String, String, Merged)> {
+fn decode_record<'a>(key: &'a [u8], value: &'a [u8]) -> Option<(&'a str, &'a str, Decoded<'a>)> {
     let rest = std::str::from_utf8(key.strip_prefix(b"r/")?).ok()?;
     let (publisher, id) = rest.rsplit_once('/')?;
-    let m = serde_json::from_slice::<Merged>(value).ok()?;
-    Some((publisher.to_string(), id.to_string(), m))
+    Some((publisher, id, fields::decode(value)?))
 }
 
 /// Builds the index of a log from its stored merged records, a page at a time, decoding
