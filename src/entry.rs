@@ -108,30 +108,47 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
         .strip_prefix("\",\"statement\":\"")
         .and_then(|r| r.strip_suffix("\"}"))
         .ok_or("entry must end with ,\"statement\":\"…\"}")?;
-    let mut statement = String::with_capacity(body.len());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('"') => statement.push('"'),
-                Some('\\') => statement.push('\\'),
-                Some('n') => statement.push('\n'),
-                _ => return Err("statement uses an escape other than \\\" \\\\ \\n".into()),
-            },
-            '"' => return Err("unescaped quote in statement".into()),
-            '\n' => return Err("unescaped newline in statement".into()),
-            c => statement.push(c),
-        }
+    let statement = unescape(body)?;
+    // The index was checked to be plain digits, and the escapes above are the only ones
+    // `encode` writes, each undone exactly: the entry is canonical iff its instant is.
+    if format_instant(logged_at) != instant {
+        return Err("entry is not in canonical form".into());
     }
     let e = Entry {
         index,
         logged_at,
         statement,
     };
-    if encode(e.index, e.logged_at, &e.statement) != bytes {
-        return Err("entry is not in canonical form".into());
-    }
     Ok(e)
+}
+
+/// Undoes the three escapes an entry's statement may hold (\" \\ \n), a run of plain bytes
+/// at a time; a raw quote or newline, or any other escape, is refused.
+fn unescape(body: &str) -> Result<String, String> {
+    let b = body.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let (mut i, mut run) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                out.extend_from_slice(&b[run..i]);
+                out.push(match b.get(i + 1) {
+                    Some(b'"') => b'"',
+                    Some(b'\\') => b'\\',
+                    Some(b'n') => b'\n',
+                    _ => return Err("statement uses an escape other than \\\" \\\\ \\n".into()),
+                });
+                i += 2;
+                run = i;
+            }
+            b'"' => return Err("unescaped quote in statement".into()),
+            b'\n' => return Err("unescaped newline in statement".into()),
+            _ => i += 1,
+        }
+    }
+    out.extend_from_slice(&b[run..]);
+    // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
+    String::from_utf8(out).map_err(|_| "entry is not UTF-8".to_string())
 }
 
 #[cfg(test)]
@@ -160,5 +177,46 @@ mod tests {
             b"{\"index\":042,\"logged_at\":\"2026-11-29T00:15:01.123Z\",\"statement\":\"\"}"
         )
         .is_err());
+    }
+
+    /// Whatever `decode` accepts is exactly what `encode` writes for its parts: mutate a valid
+    /// entry byte by byte and check every mutant that decodes.
+    #[test]
+    fn only_the_canonical_spelling_decodes() {
+        let ms = parse_instant("2026-11-29T00:15:01.123Z").unwrap();
+        let valid = encode(7, ms, "{\"a\":\"q\\\"x\\\\\"}\n\n\u{2014} k c2ln\n");
+        let alphabet = b"\\\"nt\n0129:.TZ-{}, a\t\x7f";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut m = valid.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % m.len() as u64) as usize;
+                let b = alphabet[(next() % alphabet.len() as u64) as usize];
+                match next() % 3 {
+                    0 => m[at] = b,
+                    1 => m.insert(at, b),
+                    _ => {
+                        m.remove(at);
+                    }
+                }
+            }
+            if let Ok(e) = decode(&m) {
+                accepted += 1;
+                assert_eq!(
+                    encode(e.index, e.logged_at, &e.statement),
+                    m,
+                    "{}",
+                    String::from_utf8_lossy(&m)
+                );
+            }
+        }
+        assert!(accepted > 100, "the mutations must also produce valid entries");
     }
 }

@@ -628,7 +628,7 @@ impl Auditor<'_> {
             _ => checker.run(n * tile::WIDTH + skip as u64, new),
         };
         replay
-            .admit_all(prepared)
+            .admit(prepared)
             .map_err(|e| Stop::Failed(vec![failure(Some(e.index), &e.rule, e.detail)]))?;
         let mut leaves = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {

@@ -180,13 +180,29 @@ impl Replayer {
 
     /// Applies pre-checked entries, which must be the next ones, in order: the rules.
     pub fn admit_all(&mut self, prepared: Vec<Prepared>) -> Result<Vec<Parsed>, ReplayError> {
+        let mut out = Vec::with_capacity(prepared.len());
+        self.admit_each(prepared, |p| out.push(p.clone()))?;
+        Ok(out)
+    }
+
+    /// [`Replayer::admit_all`] for a caller that needs only the verdict (an auditor): no copy
+    /// of each statement is kept.
+    pub fn admit(&mut self, prepared: Vec<Prepared>) -> Result<(), ReplayError> {
+        self.admit_each(prepared, |_| {})
+    }
+
+    /// Applies pre-checked entries in order, showing each statement to `seen` first.
+    fn admit_each(
+        &mut self,
+        prepared: Vec<Prepared>,
+        mut seen: impl FnMut(&Parsed),
+    ) -> Result<(), ReplayError> {
         let first = self.next;
         let fail = |index: u64, rule: &str, detail: String| ReplayError {
             index,
             rule: rule.into(),
             detail,
         };
-        let mut out = Vec::with_capacity(prepared.len());
         for (i, p) in prepared.into_iter().enumerate() {
             let index = first + i as u64;
             let (e, checked) = p?;
@@ -208,7 +224,7 @@ impl Replayer {
                     ),
                 ));
             }
-            let parsed = checked.parsed.clone();
+            seen(&checked.parsed);
             let at = Position {
                 index,
                 logged_at: e.logged_at,
@@ -247,9 +263,8 @@ impl Replayer {
             self.pending.extend(changes);
             self.next += 1;
             self.last_logged_at = e.logged_at;
-            out.push(parsed);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
