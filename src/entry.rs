@@ -217,6 +217,9 @@ mod tests {
                 );
             }
         }
-        assert!(accepted > 100, "the mutations must also produce valid entries");
+        assert!(
+            accepted > 100,
+            "the mutations must also produce valid entries"
+        );
     }
 }

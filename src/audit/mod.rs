@@ -356,22 +356,39 @@ impl Auditor<'_> {
             .chunks(self.opts.bundles_per_step.max(1) as usize)
             .map(<[u64]>::to_vec)
             .collect();
-        // While one step's entries go through the rules (in order, on this thread), the next
-        // step downloads and is pre-checked (signatures, schemas) on the other cores.
+        // Three stages, each working a step ahead of the next: downloads; pre-checks
+        // (signatures, schemas) on all cores; the rules, in order, on this thread. Downloading
+        // apart from pre-checking keeps the cores busy while a step's bundles arrive.
         let checker = replay.prechecker();
         let checker = &checker;
+        let steps = &steps;
         std::thread::scope(|scope| -> Result<(), Stop> {
-            let mut prefetch = None;
-            for (step, ids) in steps.iter().enumerate() {
-                let fetched = match prefetch.take() {
-                    Some(h) => join(h)?,
-                    None => self.fetch_step(ids, cp.size, start, checker)?,
-                };
-                if let Some(next) = steps.get(step + 1) {
-                    let size = cp.size;
-                    prefetch =
-                        Some(scope.spawn(move || self.fetch_step(next, size, start, checker)));
+            type Step<T> = Result<Vec<T>, Stop>;
+            let (to_precheck, downloaded) = std::sync::mpsc::sync_channel::<Step<Download>>(1);
+            let (to_rules, prechecked) = std::sync::mpsc::sync_channel::<Step<Fetched>>(1);
+            let size = cp.size;
+            let downloader = scope.spawn(move || {
+                for ids in steps {
+                    let r = self.fetch(ids, size);
+                    let failed = r.is_err();
+                    if to_precheck.send(r).is_err() || failed {
+                        break;
+                    }
                 }
+            });
+            let prechecks = scope.spawn(move || {
+                for (ids, r) in steps.iter().zip(downloaded) {
+                    let r = r.map(|d| self.precheck_step(ids, d, start, checker));
+                    let failed = r.is_err();
+                    if to_rules.send(r).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut done = 0;
+            for (ids, fetched) in steps.iter().zip(prechecked.iter()) {
+                let fetched = fetched?;
+                done += 1;
                 let mut hashes: Vec<(NodeId, Hash)> = Vec::new();
                 for (n, fetched) in ids.iter().zip(fetched) {
                     let checked = self.check_bundle(
@@ -394,8 +411,14 @@ impl Auditor<'_> {
                 };
                 let mut extra = self.undo_records(&replay)?;
                 extra.push((KEY_PROGRESS.to_vec(), Some(progress.encode())));
-                index.apply_records(&replay.pending_values(b"r/"));
+                index.apply_records_here(&replay.pending_values(b"r/"));
                 replay.flush(extra, hashes)?;
+            }
+            let stopped = downloader.join().is_err() | prechecks.join().is_err();
+            if stopped || done < steps.len() {
+                return Err(Stop::Error(AuditError::State(
+                    "a download or pre-check thread stopped unexpectedly".into(),
+                )));
             }
             Ok(())
         })?;
@@ -681,18 +704,18 @@ impl Auditor<'_> {
     /// Fetches a step's entry bundles and level-0 hash tiles, and pre-checks the entries of
     /// each bundle that splits (those after `start`, the first not verified before), on all
     /// cores. What does not split is reported when the step is checked, in order.
-    fn fetch_step(
+    /// Pre-checks the new entries of a step's downloaded bundles, on all cores.
+    fn precheck_step(
         &self,
         ids: &[u64],
-        size: u64,
+        downloaded: Vec<Download>,
         start: u64,
         checker: &Prechecker,
-    ) -> Result<Vec<Fetched>, Stop> {
+    ) -> Vec<Fetched> {
         use rayon::prelude::*;
-        let fetched = self.fetch(ids, size)?;
         let prepared: Vec<Option<Vec<Prepared>>> = ids
             .par_iter()
-            .zip(&fetched)
+            .zip(&downloaded)
             .map(|(n, (bundle, _))| {
                 let entries = tile::split_bundle(bundle.as_ref()?)?;
                 let first = n * tile::WIDTH;
@@ -700,20 +723,15 @@ impl Auditor<'_> {
                 Some(checker.run(first + skip as u64, &entries[skip..]))
             })
             .collect();
-        Ok(fetched
+        downloaded
             .into_iter()
             .zip(prepared)
             .map(|((b, t), p)| (b, t, p))
-            .collect())
+            .collect()
     }
 
-    /// Fetches entry bundles and level-0 hash tiles in parallel.
-    #[allow(clippy::type_complexity)]
-    fn fetch(
-        &self,
-        ids: &[u64],
-        size: u64,
-    ) -> Result<Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>, Stop> {
+    /// Downloads a step's entry bundles and their level-0 hash tiles.
+    fn fetch(&self, ids: &[u64], size: u64) -> Result<Vec<Download>, Stop> {
         let jobs: Vec<(usize, TileId)> = ids
             .iter()
             .enumerate()
@@ -934,18 +952,11 @@ impl Auditor<'_> {
     }
 }
 
-/// An entry bundle, its level-0 hash tile (None where the source has none) and, if the
-/// bundle splits, its new entries pre-checked.
-type Fetched = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<Prepared>>);
+/// An entry bundle and its level-0 hash tile, each None where the source has none.
+type Download = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// Waits for a download thread.
-fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, Stop>>) -> Result<T, Stop> {
-    h.join().unwrap_or_else(|_| {
-        Err(Stop::Error(AuditError::State(
-            "a download thread stopped unexpectedly".into(),
-        )))
-    })
-}
+/// A download and, if the bundle splits, its new entries pre-checked.
+type Fetched = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<Prepared>>);
 
 /// The width of entry bundle / level-0 tile `n` in a tree of `size`.
 fn tile_width(n: u64, size: u64) -> u64 {

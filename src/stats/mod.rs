@@ -888,6 +888,17 @@ impl Index {
         }
     }
 
+    /// [`Index::apply_records`] on the calling thread alone, for a caller whose pool is busy
+    /// with work it will wait for anyway (the auditor's pre-checks): handed to the pool, the
+    /// decoding would queue behind that work and hold up the caller.
+    pub fn apply_records_here(&mut self, pairs: &[(&[u8], &[u8])]) {
+        for (k, v) in pairs {
+            if let Some((publisher, id, d)) = decode_record(k, v) {
+                self.apply_decoded(publisher, id, &d);
+            }
+        }
+    }
+
     /// Counted reports, bands, and unrevealed seals with how many of them are overdue (as of
     /// the last entry's date).
     pub fn report_counts(&self) -> (u64, u64, u64, u64) {
