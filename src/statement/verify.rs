@@ -57,7 +57,7 @@ fn key_fields(t: Type, parsed: &Parsed, origin: &str) -> Vec<(&'static str, Stri
 
 /// Runs the order-free checks.
 pub fn check(
-    parsed: Parsed,
+    mut parsed: Parsed,
     keys: &dyn KeyLookup,
     origin: &str,
     log_key: &VerifierKey,
@@ -114,7 +114,15 @@ pub fn check(
             .at("/type")),
             None,
         ),
-        Some(t) => content(t, &parsed, origin),
+        Some(t) => {
+            // The schemas check a `Value`: lend them the body rather than copy it.
+            let body = Value::Object(std::mem::take(&mut parsed.body));
+            let alone = body_checks(t, &body);
+            if let Value::Object(m) = body {
+                parsed.body = m;
+            }
+            content(t, &parsed, origin, alone)
+        }
     };
     Ok(Checked {
         parsed,
@@ -125,12 +133,30 @@ pub fn check(
     })
 }
 
-fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Option<Value>) {
-    let body = Value::Object(parsed.body.clone());
-    let schemas = Schemas::get();
-    if let Err(p) = schemas.check_statement(t, &body) {
+/// The checks of the body alone: its schema, then the rules of its record or report.
+fn body_checks(t: Type, body: &Value) -> (Result<(), Problem>, Result<(), Problem>) {
+    let schema = Schemas::get().check_statement(t, body);
+    let rules = match t {
+        // The record is the statement minus its common fields, none of which these rules
+        // read: check the statement itself rather than copy it.
+        Type::Request => record::check_record(body, ""),
+        Type::Band => record::check_band(body),
+        Type::Aggregate => record::check_aggregate(body),
+        _ => Ok(()),
+    };
+    (schema, rules)
+}
+
+fn content(
+    t: Type,
+    parsed: &Parsed,
+    origin: &str,
+    (schema, rules): (Result<(), Problem>, Result<(), Problem>),
+) -> (Result<(), Problem>, Option<Value>) {
+    if let Err(p) = schema {
         return (Err(p), None);
     }
+    let schemas = Schemas::get();
     for (field, name) in key_fields(t, parsed, origin) {
         match key_field(parsed, field) {
             Err(p) => return (Err(p), None),
@@ -148,11 +174,6 @@ fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Opti
         }
     }
     let result = match t {
-        // The record is the statement minus its common fields, none of which these rules
-        // read: check the statement itself rather than copy it.
-        Type::Request => record::check_record(&body, ""),
-        Type::Band => record::check_band(&body),
-        Type::Aggregate => record::check_aggregate(&body),
         Type::Reveal => {
             let text = parsed.str_field("request").unwrap_or("");
             let rec = match json::parse(text) {
@@ -192,7 +213,7 @@ fn content(t: Type, parsed: &Parsed, origin: &str) -> (Result<(), Problem>, Opti
                 });
             return (r, Some(rec));
         }
-        _ => Ok(()),
+        _ => rules,
     };
     (result, None)
 }
