@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use jsonschema::{Draft, Resource, Validator};
+use jsonschema::{Draft, Registry, Validator};
 use serde_json::{json, Value};
 
 fn openapi() -> Value {
@@ -34,29 +34,32 @@ fn routes_and_spec_paths_are_the_same_set() {
 
 /// A validator for one component schema, resolving `./schemas/…` against the schema files.
 fn component(name: &str) -> Validator {
-    let mut opts = jsonschema::options().with_draft(Draft::Draft202012);
+    let mut registry = Registry::new();
     for (file, text) in candor::statement::schema::FILES {
         let v: Value = serde_json::from_str(text).unwrap();
-        opts = opts.with_resource(
-            format!("https://candor.dev/schemas/{file}"),
-            Resource::from_contents(v).unwrap(),
-        );
+        registry = registry
+            .add(format!("https://candor.dev/schemas/{file}"), v)
+            .unwrap();
     }
-    opts = opts.with_resource(
-        "https://candor.dev/openapi.yaml",
-        Resource::from_contents(openapi()).unwrap(),
-    );
-    opts.build(
-        &json!({"$ref": format!("https://candor.dev/openapi.yaml#/components/schemas/{name}")}),
-    )
-    .unwrap()
+    let registry = registry
+        .add("https://candor.dev/openapi.yaml", openapi())
+        .unwrap()
+        .prepare()
+        .unwrap();
+    jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .with_registry(&registry)
+        .build(
+            &json!({"$ref": format!("https://candor.dev/openapi.yaml#/components/schemas/{name}")}),
+        )
+        .unwrap()
 }
 
 fn check(name: &str, v: &Value) {
     let validator = component(name);
     let errors: Vec<String> = validator
         .iter_errors(v)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),

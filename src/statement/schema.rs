@@ -8,7 +8,7 @@
 use super::Type;
 use crate::problem::Problem;
 use jsonschema::error::ValidationErrorKind;
-use jsonschema::{Draft, Resource, Validator};
+use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -55,32 +55,43 @@ pub struct Schemas {
     record: Validator,
 }
 
-fn compile(name: &str) -> Result<Validator, String> {
-    let mut opts = jsonschema::options()
-        .with_draft(Draft::Draft202012)
-        .should_validate_formats(true);
-    let mut root = None;
+/// Every schema file under its URI, so that references resolve among them and nowhere else.
+fn registry() -> Result<Registry<'static>, String> {
+    let mut registry = Registry::new();
     for (file, text) in FILES {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
-        if file == name {
-            root = Some(v.clone());
-        }
-        let res = Resource::from_contents(v).map_err(|e| format!("{file}: {e}"))?;
-        opts = opts.with_resource(format!("{BASE}{file}"), res);
+        registry = registry
+            .add(format!("{BASE}{file}"), v)
+            .map_err(|e| format!("{file}: {e}"))?;
     }
-    let root = root.ok_or_else(|| format!("no schema named {name}"))?;
-    opts.build(&root).map_err(|e| format!("{name}: {e}"))
+    registry.prepare().map_err(|e| e.to_string())
+}
+
+fn compile(name: &str, registry: &Registry<'_>) -> Result<Validator, String> {
+    let text = FILES
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| format!("no schema named {name}"))?;
+    let root: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+    jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .should_validate_formats(true)
+        .with_registry(registry)
+        .build(&root)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 impl Schemas {
     fn load() -> Result<Schemas, String> {
+        let registry = registry()?;
         let mut by_type = Vec::new();
         for t in Type::ALL {
-            by_type.push((t, compile(&format!("{}.json", t.name()))?));
+            by_type.push((t, compile(&format!("{}.json", t.name()), &registry)?));
         }
         Ok(Schemas {
             by_type,
-            record: compile("request-record-strict.json")?,
+            record: compile("request-record-strict.json", &registry)?,
         })
     }
 
@@ -122,8 +133,8 @@ fn first_error(v: &Validator, instance: &Value, schema: &str, prefix: &str) -> R
     }
     let mut unevaluated = None;
     for e in v.iter_errors(instance) {
-        let mut pointer = format!("{prefix}{}", e.instance_path);
-        let unexpected = match &e.kind {
+        let mut pointer = format!("{prefix}{}", e.instance_path());
+        let unexpected = match e.kind() {
             ValidationErrorKind::UnevaluatedProperties { unexpected } => Some(unexpected),
             ValidationErrorKind::AdditionalProperties { unexpected } => Some(unexpected),
             _ => None,
@@ -144,7 +155,7 @@ fn first_error(v: &Validator, instance: &Value, schema: &str, prefix: &str) -> R
             None => format!("'{shown}': {e} (schemas/{schema})"),
         };
         let p = Problem::content(detail).at(pointer);
-        if !matches!(e.kind, ValidationErrorKind::UnevaluatedProperties { .. }) {
+        if !matches!(e.kind(), ValidationErrorKind::UnevaluatedProperties { .. }) {
             return Err(p);
         }
         unevaluated.get_or_insert(p);
