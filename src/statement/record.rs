@@ -78,10 +78,13 @@ pub fn check_aggregate(body: &Value) -> Result<(), Problem> {
     Ok(())
 }
 
+/// The fields every statement has, which are not part of a request's record.
+pub const COMMON_FIELDS: [&str; 7] = ["v", "log", "publisher", "seq", "prev", "id", "type"];
+
 /// The record part of a `request` statement: the statement minus the common fields.
 pub fn record_of_request(body: &serde_json::Map<String, Value>) -> Value {
     let mut m = body.clone();
-    for f in ["v", "log", "publisher", "seq", "prev", "id", "type"] {
+    for f in COMMON_FIELDS {
         m.shift_remove(f);
     }
     Value::Object(m)

@@ -611,11 +611,10 @@ impl Ctx<'_> {
                 }
             }
             Type::Request => {
-                let m = Merged::Request {
-                    record: record::record_of_request(&p.body),
-                    updates: vec![],
-                };
-                st.put(state::merged_key(&pid, &id), state::encode(&m));
+                st.put(
+                    state::merged_key(&pid, &id),
+                    state::encode_new_request(&p.body),
+                );
             }
             Type::Seal => {
                 let m = Merged::Seal {
