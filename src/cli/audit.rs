@@ -77,17 +77,26 @@ fn print_summary(s: &Summary) {
 /// The pre-checks run on rayon's threads at a lower priority than this one, which applies
 /// the rules in log order: every entry waits for that one thread, so whenever it has work it
 /// should have a core, and the pre-checks take what it leaves. (Lowering a thread's priority
-/// needs no privilege.)
+/// needs no privilege.) The pool is built once per process: `candor monitor`'s later runs
+/// find it built, and the error saying so is expected.
 fn prefer_the_rules_thread() {
     let _ = rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| {
-            // SAFETY: setpriority only reads its integer arguments; on Linux, who = 0 with
-            // PRIO_PROCESS names the calling thread.
-            unsafe {
-                libc::setpriority(libc::PRIO_PROCESS, 0, 5);
-            }
-        })
+        .start_handler(|_| lower_this_thread(5))
         .build_global();
+}
+
+/// Lowers the calling thread's priority by `by` nice levels (on Linux, where the nice value
+/// is per thread; elsewhere it is per process, so nothing is done).
+fn lower_this_thread(by: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpriority and setpriority only read their integer arguments; on Linux,
+    // who = 0 with PRIO_PROCESS names the calling thread.
+    unsafe {
+        let now = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (now + by).min(19));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
 }
 
 /// One audit: 0 verified, 1 verification failed, 2 usage or network error.

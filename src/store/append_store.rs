@@ -15,7 +15,9 @@
 //! reads every frame and rebuilds the index; a frame cut short or failing its checksum at the
 //! end of the file (no whole frame after it) is what a crash during a commit leaves, and is
 //! cut off: a commit is only acknowledged once its frame is synced. A bad frame with whole
-//! ones after it is corruption, and reported.
+//! ones after it is corruption, and reported. (Damage to the last frame itself cannot be told
+//! from a torn write, so that commit is lost: the state goes back to the commit before, which
+//! is whole, and an auditor checks that step again.)
 //!
 //! Keys inside the file: `s` ‖ key → derived state, compressed like sled's
 //! ([`super::compress`]); hash blocks under [`super::blocks::key`]; `c` → the checkpoint.
@@ -133,18 +135,45 @@ fn frame_at(
     Ok((h.finalize().to_le_bytes()[..] == crc[..]).then_some(len))
 }
 
+/// Whether a whole frame starts at `at`, checked a chunk at a time: a length read from
+/// garbage must not decide how much memory the check takes.
+fn whole_frame_at(file: &File, at: u64, total: u64, chunk: &mut [u8]) -> Result<bool, StoreError> {
+    if total - at < FRAMING {
+        return Ok(false);
+    }
+    let mut head = [0u8; 12];
+    file.read_exact_at(&mut head, at).map_err(io)?;
+    let len = u64::from_le_bytes(head[4..].try_into().unwrap_or_default());
+    if &head[..4] != FRAME_MAGIC || len > total - at - FRAMING {
+        return Ok(false);
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&head[4..]);
+    let mut pos = at + 12;
+    let end = pos + len;
+    while pos < end {
+        let n = (end - pos).min(chunk.len() as u64) as usize;
+        file.read_exact_at(&mut chunk[..n], pos).map_err(io)?;
+        h.update(&chunk[..n]);
+        pos += n as u64;
+    }
+    let mut crc = [0u8; 4];
+    file.read_exact_at(&mut crc, end).map_err(io)?;
+    Ok(h.finalize().to_le_bytes() == crc)
+}
+
 /// Whether a whole frame starts anywhere in `from..total`: a damaged frame followed by whole
 /// ones is corruption, not an interrupted commit.
 fn any_frame_after(file: &File, from: u64, total: u64) -> Result<bool, StoreError> {
     let mut chunk = vec![0u8; 1 << 20];
-    let mut body = Vec::new();
+    let mut probe = vec![0u8; 1 << 20];
     let mut at = from;
     while at < total {
         let n = (total - at).min(chunk.len() as u64) as usize;
         file.read_exact_at(&mut chunk[..n], at).map_err(io)?;
         for i in 0..n.saturating_sub(3) {
             if &chunk[i..i + 4] == FRAME_MAGIC
-                && frame_at(file, at + i as u64, total, &mut body)?.is_some()
+                && whole_frame_at(file, at + i as u64, total, &mut probe)?
             {
                 return Ok(true);
             }
@@ -397,16 +426,19 @@ impl AppendStore {
             }
         }
         file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        sync_dir(&self.path)?;
-        let mut g = self.inner.write().map_err(|_| poisoned())?;
-        *g = Inner {
-            file: Arc::new(file),
-            index,
-            end,
-            live,
-        };
-        Ok(())
+        {
+            // Renamed and swapped together: once the new file has the name, commits must go
+            // to it, whatever happens next.
+            let mut g = self.inner.write().map_err(|_| poisoned())?;
+            std::fs::rename(&tmp, &self.path).map_err(io)?;
+            *g = Inner {
+                file: Arc::new(file),
+                index,
+                end,
+                live,
+            };
+        }
+        sync_dir(&self.path)
     }
 
     /// Bytes the file holds and bytes of live records in it.
@@ -478,7 +510,11 @@ impl Store for AppendStore {
         };
         let live = self.sizes()?.1;
         if dead >= self.min_dead && dead > live {
-            self.compact()?;
+            // The commit is durable already: a compaction that fails leaves the old file
+            // whole, and the next commit tries again.
+            if let Err(e) = self.compact() {
+                tracing::warn!(error = %e, "could not compact the state file");
+            }
         }
         Ok(())
     }
