@@ -221,8 +221,8 @@ mod tests {
                 updates: vec![],
             };
             assert_eq!(
-                String::from_utf8(encode_new_request(&body)).unwrap(),
-                String::from_utf8(encode(&merged)).unwrap()
+                String::from_utf8(encode_new_request(&body)).unwrap(), // test-only
+                String::from_utf8(encode(&merged)).unwrap()            // test-only
             );
         }
     }

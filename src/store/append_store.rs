@@ -109,6 +109,18 @@ const FRAME_MAGIC: &[u8; 4] = b"cKv1";
 /// Bytes a frame takes besides its body: magic, length, checksum.
 const FRAMING: u64 = 16;
 
+/// The body length the frame header at `at` gives, if it is a header (the magic) whose body
+/// fits in the file.
+fn frame_len(file: &File, at: u64, total: u64) -> Result<Option<u64>, StoreError> {
+    if total - at < FRAMING {
+        return Ok(None);
+    }
+    let mut head = [0u8; 12];
+    file.read_exact_at(&mut head, at).map_err(io)?;
+    let len = u64::from_le_bytes(head[4..].try_into().unwrap_or_default());
+    Ok((&head[..4] == FRAME_MAGIC && len <= total - at - FRAMING).then_some(len))
+}
+
 /// Reads the frame at `at` into `body` and returns its body's length, or None if no whole
 /// frame starts there.
 fn frame_at(
@@ -117,20 +129,14 @@ fn frame_at(
     total: u64,
     body: &mut Vec<u8>,
 ) -> Result<Option<u64>, StoreError> {
-    if total - at < FRAMING {
+    let Some(len) = frame_len(file, at, total)? else {
         return Ok(None);
-    }
-    let mut head = [0u8; 12];
-    file.read_exact_at(&mut head, at).map_err(io)?;
-    let len = u64::from_le_bytes(head[4..].try_into().unwrap_or_default());
-    if &head[..4] != FRAME_MAGIC || len > total - at - FRAMING {
-        return Ok(None);
-    }
+    };
     body.resize(len as usize + 4, 0);
     file.read_exact_at(body, at + 12).map_err(io)?;
     let crc = body.split_off(len as usize);
     let mut h = crc32fast::Hasher::new();
-    h.update(&head[4..]);
+    h.update(&len.to_le_bytes());
     h.update(body);
     Ok((h.finalize().to_le_bytes()[..] == crc[..]).then_some(len))
 }
@@ -138,17 +144,11 @@ fn frame_at(
 /// Whether a whole frame starts at `at`, checked a chunk at a time: a length read from
 /// garbage must not decide how much memory the check takes.
 fn whole_frame_at(file: &File, at: u64, total: u64, chunk: &mut [u8]) -> Result<bool, StoreError> {
-    if total - at < FRAMING {
+    let Some(len) = frame_len(file, at, total)? else {
         return Ok(false);
-    }
-    let mut head = [0u8; 12];
-    file.read_exact_at(&mut head, at).map_err(io)?;
-    let len = u64::from_le_bytes(head[4..].try_into().unwrap_or_default());
-    if &head[..4] != FRAME_MAGIC || len > total - at - FRAMING {
-        return Ok(false);
-    }
+    };
     let mut h = crc32fast::Hasher::new();
-    h.update(&head[4..]);
+    h.update(&len.to_le_bytes());
     let mut pos = at + 12;
     let end = pos + len;
     while pos < end {
