@@ -372,28 +372,6 @@ impl AppendStore {
         Ok(self.raw(&blocks::key(level, block))?.unwrap_or_default())
     }
 
-    /// Pairs under the state prefix `prefix`, after `after`, at most `limit`.
-    fn scan_from(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        use std::ops::Bound;
-        let p = state_key(prefix);
-        let from = match after {
-            Some(a) => Bound::Excluded(state_key(a).into_boxed_slice()),
-            None => Bound::Included(p.clone().into_boxed_slice()),
-        };
-        let g = self.inner.read().map_err(|_| poisoned())?;
-        g.index
-            .range((from, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(&p))
-            .take(limit)
-            .map(|(k, loc)| Ok((k[1..].to_vec(), compress::decode(&read_at(&g.file, *loc)?)?)))
-            .collect()
-    }
-
     /// Rewrites the live records into a new file and renames it into place. The caller holds
     /// the commit lock.
     fn compact(&self) -> Result<(), StoreError> {
@@ -487,7 +465,7 @@ impl Store for AppendStore {
         };
         file.write_all_at(&frame.bytes(), start).map_err(io)?;
         file.sync_data().map_err(io)?;
-        let dead = {
+        let (dead, live) = {
             let mut g = self.inner.write().map_err(|_| poisoned())?;
             for (key, loc) in frame.locs {
                 let old = match loc {
@@ -506,9 +484,8 @@ impl Store for AppendStore {
                 }
             }
             g.end = start + FRAMING + frame.body.len() as u64;
-            g.end - MAGIC.len() as u64 - g.live
+            (g.end - MAGIC.len() as u64 - g.live, g.live)
         };
-        let live = self.sizes()?.1;
         if dead >= self.min_dead && dead > live {
             // The commit is durable already: a compaction that fails leaves the old file
             // whole, and the next commit tries again.
@@ -548,7 +525,7 @@ impl Store for AppendStore {
     }
 
     fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        self.scan_from(prefix, None, usize::MAX)
+        self.scan_page(prefix, None, usize::MAX)
     }
 
     fn scan_page(
@@ -557,7 +534,19 @@ impl Store for AppendStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        self.scan_from(prefix, after, limit)
+        use std::ops::Bound;
+        let p = state_key(prefix);
+        let from = match after {
+            Some(a) => Bound::Excluded(state_key(a).into_boxed_slice()),
+            None => Bound::Included(p.clone().into_boxed_slice()),
+        };
+        let g = self.inner.read().map_err(|_| poisoned())?;
+        g.index
+            .range((from, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(&p))
+            .take(limit)
+            .map(|(k, loc)| Ok((k[1..].to_vec(), compress::decode(&read_at(&g.file, *loc)?)?)))
+            .collect()
     }
 }
 
