@@ -1,7 +1,7 @@
 //! The demo log, and the derived state rebuilt from its entries alone.
 
 use candor::service::{Config, Service};
-use candor::statement::replay::Replayer;
+use candor::statement::replay::{Declared, Replayer};
 use candor::store::Store;
 
 #[tokio::test]
@@ -69,6 +69,27 @@ async fn demo_fills_the_log_and_entries_alone_rebuild_the_registry_and_records()
             String::from_utf8_lossy(prefix)
         );
     }
+    // A pre-check reading ahead of the rules learns the keys the entries declare: with them,
+    // every signature line of every statement is verified in the pre-check, none is left for
+    // the rules to verify one at a time; without them, a new publisher's statements are.
+    let checker = Replayer::new(log.log_key.clone()).prechecker();
+    let entries = log.entries(0, log.size()).unwrap();
+    let read = checker.read(0, &entries);
+    let mut declared = Declared::default();
+    checker.learn(&mut declared, &read);
+    let unverified = |declared: &Declared| {
+        let read = checker.read(0, &entries);
+        let checked = checker.check(0, read, declared);
+        checked
+            .into_iter()
+            .map(|p| p.unwrap().1) // test-only: the demo's entries are valid
+            .flat_map(|c| c.signatures)
+            .filter(|line| !line.iter().any(|(_, ok)| *ok))
+            .count()
+    };
+    assert_eq!(unverified(&declared), 0);
+    assert!(unverified(&Declared::default()) > 100);
+
     // A tampered entry is caught.
     let mut replay = Replayer::new(log.log_key.clone());
     let entries = log.entries(0, 5).unwrap();

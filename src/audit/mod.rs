@@ -13,7 +13,7 @@ use crate::checkpoint::Checkpoint;
 use crate::entry;
 use crate::merkle::{self, Frontier, Hash, NodeId};
 use crate::note::{self, VerifierKey};
-use crate::statement::replay::{Prechecker, Prepared, Replayer};
+use crate::statement::replay::{Declared, Prechecker, Prepared, Read, Replayer};
 use crate::statement::state::{self, PublisherState, Status};
 use crate::store::{append_store::AppendStore, memory::MemStore, Store, StoreError};
 use crate::tile::{self, TileId, TileKind};
@@ -377,8 +377,9 @@ impl Auditor<'_> {
                 }
             });
             let prechecks = scope.spawn(move || {
+                let mut declared = Declared::default();
                 for (ids, r) in steps.iter().zip(downloaded) {
-                    let r = r.map(|d| self.precheck_step(ids, d, start, checker));
+                    let r = r.map(|d| self.precheck_step(ids, d, start, checker, &mut declared));
                     let failed = r.is_err();
                     if to_rules.send(r).is_err() || failed {
                         break;
@@ -711,17 +712,29 @@ impl Auditor<'_> {
         downloaded: Vec<Download>,
         start: u64,
         checker: &Prechecker,
+        declared: &mut Declared,
     ) -> Vec<Fetched> {
         use rayon::prelude::*;
-        let prepared: Vec<Option<Vec<Prepared>>> = ids
+        // Read every entry in parallel, learn in log order the keys they declare, then check
+        // the signatures in parallel against those keys too.
+        let read: Vec<Option<(u64, Vec<Read>)>> = ids
             .par_iter()
             .zip(&downloaded)
             .map(|(n, (bundle, _))| {
                 let entries = tile::split_bundle(bundle.as_ref()?)?;
                 let first = n * tile::WIDTH;
                 let skip = (start.saturating_sub(first) as usize).min(entries.len());
-                Some(checker.run(first + skip as u64, &entries[skip..]))
+                let first = first + skip as u64;
+                Some((first, checker.read(first, &entries[skip..])))
             })
+            .collect();
+        for (_, r) in read.iter().flatten() {
+            checker.learn(declared, r);
+        }
+        let declared = &*declared;
+        let prepared: Vec<Option<Vec<Prepared>>> = read
+            .into_par_iter()
+            .map(|r| r.map(|(first, r)| checker.check(first, r, declared)))
             .collect();
         downloaded
             .into_iter()

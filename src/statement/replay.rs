@@ -272,6 +272,9 @@ impl Replayer {
 /// it could not be.
 pub type Prepared = Result<(entry::Entry, verify::Checked), ReplayError>;
 
+/// An entry decoded and its statement parsed, or why it could not be.
+pub type Read = Result<(entry::Entry, Parsed), ReplayError>;
+
 /// The order-free checks of one entry: entry format, statement form, signatures.
 fn prepare(
     keys: &dyn verify::KeyLookup,
@@ -280,6 +283,11 @@ fn prepare(
     index: u64,
     bytes: &[u8],
 ) -> Prepared {
+    signatures(keys, origin, log_key, index, read(index, bytes))
+}
+
+/// Decodes entry `index` and parses its statement.
+fn read(index: u64, bytes: &[u8]) -> Read {
     let fail = |rule: &str, detail: String| ReplayError {
         index,
         rule: rule.into(),
@@ -288,8 +296,23 @@ fn prepare(
     let e = entry::decode(bytes).map_err(|d| fail("entry-format", d))?;
     let parsed =
         super::parse(e.statement.as_bytes()).map_err(|p| fail("statement-form", p.detail))?;
-    let checked =
-        verify::check(parsed, keys, origin, log_key).map_err(|s| fail("storage", s.to_string()))?;
+    Ok((e, parsed))
+}
+
+/// The checks of a read entry that need no order: signatures, and content on its own.
+fn signatures(
+    keys: &dyn verify::KeyLookup,
+    origin: &str,
+    log_key: &VerifierKey,
+    index: u64,
+    read: Read,
+) -> Prepared {
+    let (e, parsed) = read?;
+    let checked = verify::check(parsed, keys, origin, log_key).map_err(|s| ReplayError {
+        index,
+        rule: "storage".into(),
+        detail: s.to_string(),
+    })?;
     Ok((e, checked))
 }
 
@@ -298,6 +321,7 @@ fn prepare(
 struct Memo<'a> {
     keys: Keys<'a>,
     seen: std::cell::RefCell<std::collections::HashMap<String, Option<state::PublisherState>>>,
+    declared: &'a Declared,
 }
 
 impl verify::KeyLookup for Memo<'_> {
@@ -308,6 +332,51 @@ impl verify::KeyLookup for Memo<'_> {
         let p = verify::KeyLookup::publisher(&self.keys, id)?;
         self.seen.borrow_mut().insert(id.to_string(), p.clone());
         Ok(p)
+    }
+
+    fn declared(&self, name: &str, id: u32) -> Vec<VerifierKey> {
+        self.declared.with_id(name, id)
+    }
+}
+
+/// The keys declared by statements a pre-check has read (`genesis`, `register`, `rotate`,
+/// `recover`), which the rules may not have applied, let alone stored, yet.
+///
+/// The pre-check runs a few thousand entries ahead of the rules, against the stored state: a
+/// publisher registered in that stretch is not there yet. Without these keys, its first
+/// statements' signatures would be verified again, one at a time, by the rules (the
+/// auditor spent a fifth of a full audit so, after each group of new publishers). Trying
+/// them changes no verdict: a pre-check result only says "this key signed this text", and
+/// which key is in force stays the rules' decision.
+#[derive(Debug, Default)]
+pub struct Declared {
+    by_name: std::collections::HashMap<String, Vec<VerifierKey>>,
+}
+
+impl Declared {
+    /// Keys kept per name, the latest: a name's next statements are signed with its newest
+    /// keys, and a hostile log cannot make one signature line try more than these.
+    const PER_NAME: usize = 4;
+
+    /// Learns the keys a read entry's statement declares.
+    pub fn learn(&mut self, read: &Read, origin: &str) {
+        let Ok((_, parsed)) = read else { return };
+        for k in verify::declared_keys(parsed, origin) {
+            let keys = self.by_name.entry(k.name.clone()).or_default();
+            if keys.iter().any(|x| x.key == k.key) {
+                continue;
+            }
+            if keys.len() == Self::PER_NAME {
+                keys.remove(0);
+            }
+            keys.push(k);
+        }
+    }
+
+    fn with_id(&self, name: &str, id: u32) -> Vec<VerifierKey> {
+        self.by_name.get(name).map_or_else(Vec::new, |keys| {
+            keys.iter().filter(|k| k.id == id).cloned().collect()
+        })
     }
 }
 
@@ -321,6 +390,26 @@ pub struct Prechecker {
 impl Prechecker {
     /// Pre-checks consecutive entries starting at index `first`, in this thread.
     pub fn run<B: AsRef<[u8]>>(&self, first: u64, entries: &[B]) -> Vec<Prepared> {
+        self.check(first, self.read(first, entries), &Declared::default())
+    }
+
+    /// Decodes consecutive entries starting at index `first` and parses their statements.
+    pub fn read<B: AsRef<[u8]>>(&self, first: u64, entries: &[B]) -> Vec<Read> {
+        let at = |i: usize| first + i as u64;
+        let entries = entries.iter().enumerate();
+        entries.map(|(i, b)| read(at(i), b.as_ref())).collect()
+    }
+
+    /// Learns the keys that read entries declare, in log order.
+    pub fn learn(&self, declared: &mut Declared, read: &[Read]) {
+        for r in read {
+            declared.learn(r, &self.origin);
+        }
+    }
+
+    /// Checks the signatures (against the stored keys and `declared`) and the content of
+    /// consecutive read entries starting at index `first`, in this thread.
+    pub fn check(&self, first: u64, read: Vec<Read>, declared: &Declared) -> Vec<Prepared> {
         let pending = Changes::new();
         let keys = Memo {
             keys: Keys {
@@ -328,19 +417,10 @@ impl Prechecker {
                 pending: &pending,
             },
             seen: Default::default(),
+            declared,
         };
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                prepare(
-                    &keys,
-                    &self.origin,
-                    &self.log_key,
-                    first + i as u64,
-                    b.as_ref(),
-                )
-            })
+        let read = read.into_iter().enumerate();
+        read.map(|(i, r)| signatures(&keys, &self.origin, &self.log_key, first + i as u64, r))
             .collect()
     }
 }

@@ -29,6 +29,12 @@ pub struct Checked {
 /// origin for the log key).
 pub trait KeyLookup {
     fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError>;
+
+    /// Keys that statements not applied yet declare under this name and key id, to try as
+    /// well: an auditor pre-checks entries ahead of the rules (see `replay::Declared`).
+    fn declared(&self, _name: &str, _id: u32) -> Vec<VerifierKey> {
+        Vec::new()
+    }
 }
 
 /// Parses a key field of the statement (`key`, `recovery_key`, `operator_key`).
@@ -45,14 +51,27 @@ pub fn key_field(parsed: &Parsed, field: &str) -> Result<VerifierKey, Problem> {
 
 /// The key fields a type carries and the name each must have.
 fn key_fields(t: Type, parsed: &Parsed, origin: &str) -> Vec<(&'static str, String)> {
-    let subject = parsed.str_field("subject").unwrap_or("").to_string();
-    let publisher = parsed.publisher().unwrap_or("").to_string();
+    let subject = || parsed.str_field("subject").unwrap_or("").to_string();
     match t {
         Type::Genesis => vec![("operator_key", state::operator_id(origin))],
-        Type::Register => vec![("key", subject.clone()), ("recovery_key", subject)],
-        Type::Rotate | Type::Recover => vec![("key", publisher)],
+        Type::Register => vec![("key", subject()), ("recovery_key", subject())],
+        Type::Rotate | Type::Recover => {
+            vec![("key", parsed.publisher().unwrap_or("").to_string())]
+        }
         _ => vec![],
     }
+}
+
+/// The keys a statement's body declares (a `genesis`, `register`, `rotate` or `recover`),
+/// those that parse.
+pub fn declared_keys(parsed: &Parsed, origin: &str) -> Vec<VerifierKey> {
+    let Some(t) = parsed.statement_type() else {
+        return Vec::new();
+    };
+    key_fields(t, parsed, origin)
+        .into_iter()
+        .filter_map(|(f, _)| key_field(parsed, f).ok())
+        .collect()
 }
 
 /// Runs the order-free checks.
@@ -63,14 +82,7 @@ pub fn check(
     log_key: &VerifierKey,
 ) -> Result<Checked, StoreError> {
     let ty = parsed.statement_type();
-    let mut body_keys = Vec::new();
-    if let Some(t) = ty {
-        for (f, _) in key_fields(t, &parsed, origin) {
-            if let Ok(k) = key_field(&parsed, f) {
-                body_keys.push(k);
-            }
-        }
-    }
+    let body_keys = declared_keys(&parsed, origin);
     let text = parsed.text().as_bytes().to_vec();
     let mut signatures = Vec::with_capacity(parsed.signatures.len());
     // No type takes more than two signature lines: a note with more is refused (403) without
@@ -91,6 +103,11 @@ pub fn check(
         }
         if let Some(p) = keys.publisher(&line.name)? {
             candidates.extend(p.keys_with_id(&line.name, line.id));
+        }
+        for k in keys.declared(&line.name, line.id) {
+            if !candidates.iter().any(|c| c.key == k.key) {
+                candidates.push(k);
+            }
         }
         let results = candidates
             .into_iter()
