@@ -7,6 +7,7 @@
 //! objects without duplicate keys, integers `0|[1-9][0-9]*` up to 2^53−1, strings without
 //! control characters or lone surrogates (escaped or not), and nothing else.
 
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// Largest integer a statement may hold: JSON numbers beyond it lose precision in many
@@ -24,14 +25,27 @@ pub struct JsonError {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     pos: usize,
-    path: Vec<String>,
+    /// Where the value being read is, for error messages only: kept as positions, so that a
+    /// valid statement costs no copy of its keys.
+    path: Vec<Step>,
+}
+
+/// One step of [`Parser::path`].
+#[derive(Clone, Copy)]
+enum Step {
+    /// The member whose key's opening quote is at this byte.
+    Key(usize),
+    /// The array item with this index.
+    Item(usize),
 }
 
 /// Parses exactly one JSON value spanning all of `text`.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
     let mut p = Parser {
+        text,
         s: text.as_bytes(),
         pos: 0,
         path: Vec::new(),
@@ -50,10 +64,21 @@ pub fn pointer_token(t: &str) -> String {
 
 impl Parser<'_> {
     fn err(&self, detail: &str) -> JsonError {
+        let token = |step: &Step| match *step {
+            Step::Key(at) => {
+                let mut key = Parser {
+                    pos: at,
+                    path: Vec::new(),
+                    ..*self
+                };
+                key.string().unwrap_or_default()
+            }
+            Step::Item(i) => i.to_string(),
+        };
         let pointer: String = self
             .path
             .iter()
-            .map(|t| format!("/{}", pointer_token(t)))
+            .map(|t| format!("/{}", pointer_token(&token(t))))
             .collect();
         JsonError {
             detail: format!("{detail} (at byte {})", self.pos),
@@ -118,16 +143,20 @@ impl Parser<'_> {
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected an object key"));
             }
+            let at = self.pos;
             let key = self.string()?;
-            if map.contains_key(&key) {
-                self.path.push(key.clone());
-                return Err(self.err(&format!("duplicate object key {key:?}")));
-            }
+            let slot = match map.entry(key) {
+                Entry::Vacant(slot) => slot,
+                Entry::Occupied(dup) => {
+                    self.path.push(Step::Key(at));
+                    return Err(self.err(&format!("duplicate object key {:?}", dup.key())));
+                }
+            };
             self.eat(b':')?;
-            self.path.push(key.clone());
+            self.path.push(Step::Key(at));
             let v = self.value(depth + 1)?;
             self.path.pop();
-            map.insert(key, v);
+            slot.insert(v);
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
@@ -147,7 +176,7 @@ impl Parser<'_> {
             return Ok(Value::Array(items));
         }
         loop {
-            self.path.push(items.len().to_string());
+            self.path.push(Step::Item(items.len()));
             let v = self.value(depth + 1)?;
             self.path.pop();
             items.push(v);
@@ -212,9 +241,17 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            let run = std::str::from_utf8(&self.s[start..self.pos])
-                .map_err(|_| self.err("invalid UTF-8"))?;
-            if run.chars().any(|c| c.is_control()) {
+            // A run ends before an ASCII byte or at the end, so on a character boundary.
+            let run = (self.text)
+                .get(start..self.pos)
+                .ok_or_else(|| self.err("invalid UTF-8"))?;
+            // Below 0x20 ended the run; DEL and the C1 controls (U+0080..U+009F) remain.
+            let control = if run.is_ascii() {
+                run.as_bytes().contains(&0x7f)
+            } else {
+                run.chars().any(|c| c.is_control())
+            };
+            if control {
                 return Err(self.err("control characters are not allowed"));
             }
             out.push_str(run);
@@ -306,10 +343,13 @@ mod tests {
             r#"{"a":"x"#,
             r#"[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]"#,
             "{\"a\":\"\u{85}\"}",
+            "{\"a\":\"x\u{7f}\"}",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert_eq!(parse(r#"{"x":{"a":1,"a":2}}"#).unwrap_err().pointer, "/x/a");
+        let deep = r#"{"x":[0,{"a\u002fb~":[1,2.5]}]}"#;
+        assert_eq!(parse(deep).unwrap_err().pointer, "/x/1/a~1b~0/1");
         assert!(parse(r#"{"a":9007199254740991}"#).is_ok());
     }
 }
