@@ -144,6 +144,24 @@ impl VerifierKey {
         Ok(k)
     }
 
+    /// Whether `text` is this key written out (`<name>+<id>+<base64>`, as `to_string` writes
+    /// it), compared without formatting: the writer asks this for every statement.
+    pub fn is_text(&self, text: &str) -> bool {
+        let rest = text.strip_prefix(self.name.as_str());
+        let Some((id, b64)) = rest.and_then(|r| r.strip_prefix('+')?.split_once('+')) else {
+            return false;
+        };
+        let mut hex = [0u8; 8];
+        for (i, h) in hex.iter_mut().enumerate() {
+            *h = b"0123456789abcdef"[(self.id >> (28 - 4 * i) & 0xf) as usize];
+        }
+        let mut raw = [ALG_ED25519; 33];
+        raw[1..].copy_from_slice(self.key.as_bytes());
+        let mut buf = [0u8; 44];
+        let written = STANDARD.encode_slice(raw, &mut buf);
+        id.as_bytes() == hex && written.is_ok_and(|n| b64.as_bytes() == &buf[..n])
+    }
+
     pub fn public_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
     }
@@ -417,6 +435,30 @@ mod tests {
         );
         let renamed = C2SP_NOTE.replace("\u{2014} example.com/foo", "\u{2014} example.com/bar");
         assert_eq!(open(&renamed, &[k]), Err(NoteError::NoKnownSignature));
+    }
+
+    #[test]
+    fn a_key_recognises_its_own_text_only() {
+        let a = SecretKey::generate("a.example").unwrap().verifier(); // test-only
+        let b = SecretKey::generate("a.example").unwrap().verifier(); // test-only
+        let text = a.to_string();
+        assert!(a.is_text(&text));
+        assert!(!b.is_text(&text));
+        let (name, rest) = text.split_once('+').unwrap(); // test-only
+        let (id, b64) = rest.split_once('+').unwrap(); // test-only
+        for other in [
+            format!("b.example+{id}+{b64}"),
+            format!("{name}+{}+{b64}", id.to_uppercase()),
+            format!("{name}+{:08x}+{b64}", a.id ^ 1),
+            format!("{name}+{id}+{b64}="),
+            format!("{name}+{id}"),
+            format!("{name}{id}+{b64}"),
+            text[..text.len() - 1].to_string(),
+        ] {
+            if other != text {
+                assert!(!a.is_text(&other), "{other}");
+            }
+        }
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl Ctx<'_> {
                 ))
                 .at("/publisher"));
             }
-            self.signature_count(2, "the log key, then the operator key")?;
+            self.signature_count(2, || "the log key, then the operator key".into())?;
             self.signature_line(0, &self.rules.log_key)?;
             self.signature_line(1, &key_field(self.p(), "operator_key")?)?;
             return Ok(None);
@@ -179,7 +179,7 @@ impl Ctx<'_> {
         })?;
         let pre = self.item.signatures.first().and_then(|c| {
             c.iter()
-                .find(|(k, _)| k.to_string() == text)
+                .find(|(k, _)| k.is_text(text))
                 .map(|(k, _)| k.clone())
         });
         let first = match pre {
@@ -187,27 +187,31 @@ impl Ctx<'_> {
             None => VerifierKey::parse(text)
                 .map_err(|e| Problem::internal(format!("a stored key does not parse: {e}")))?,
         };
-        let first_name = format!("{}+{:08x}", first.name, first.id);
+        let first_name = || format!("{}+{:08x}", first.name, first.id);
         if matches!(t, Type::Register | Type::Rotate | Type::Recover) {
-            self.signature_count(2, &format!("{first_name}, then the new key given in key"))?;
+            self.signature_count(2, || {
+                format!("{}, then the new key given in key", first_name())
+            })?;
             self.signature_line(0, &first)?;
             // Only now read the new key: a statement not signed by the key in force is a 403
             // whatever its body says.
             self.signature_line(1, &key_field(self.p(), "key")?)?;
         } else {
-            self.signature_count(1, &first_name)?;
+            self.signature_count(1, first_name)?;
             self.signature_line(0, &first)?;
         }
         Ok(Some(state))
     }
 
-    /// The statement must carry exactly `n` signature lines.
-    fn signature_count(&self, n: usize, by: &str) -> Result<(), Problem> {
+    /// The statement must carry exactly `n` signature lines, by whom `by` says. (The
+    /// messages are written only when needed: these checks run for every statement.)
+    fn signature_count(&self, n: usize, by: impl FnOnce() -> String) -> Result<(), Problem> {
         let found = self.p().signatures.len();
         if found != n {
             return Err(Problem::authority(format!(
-                "a {} statement carries exactly {n} signature line(s), by {by}; this one has {found}",
+                "a {} statement carries exactly {n} signature line(s), by {}; this one has {found}",
                 self.item.ty.map_or("", |t| t.name()),
+                by(),
             )));
         }
         Ok(())
@@ -215,14 +219,15 @@ impl Ctx<'_> {
 
     /// Signature line `i` must be by `key` and valid.
     fn signature_line(&self, i: usize, key: &VerifierKey) -> Result<(), Problem> {
-        let name = format!("{}+{:08x}", key.name, key.id);
+        let name = || format!("{}+{:08x}", key.name, key.id);
         let line = self.p().signatures.get(i).ok_or_else(|| {
-            Problem::authority(format!("signature line {} by {name} is missing", i + 1))
+            Problem::authority(format!("signature line {} by {} is missing", i + 1, name()))
         })?;
         if line.name != key.name || line.id != key.id {
             return Err(Problem::authority(format!(
-                "signature line {} must be by the key in force {name}, not {}+{:08x}",
+                "signature line {} must be by the key in force {}, not {}+{:08x}",
                 i + 1,
+                name(),
                 line.name,
                 line.id
             )));
@@ -237,8 +242,9 @@ impl Ctx<'_> {
         let ok = pre.unwrap_or_else(|| key.verify(self.p().text().as_bytes(), &line.sig));
         if !ok {
             return Err(Problem::authority(format!(
-                "signature line {} does not verify under {name}",
-                i + 1
+                "signature line {} does not verify under {}",
+                i + 1,
+                name()
             )));
         }
         Ok(())
