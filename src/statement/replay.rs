@@ -358,19 +358,32 @@ impl Declared {
     /// keys, and a hostile log cannot make one signature line try more than these.
     const PER_NAME: usize = 4;
 
+    /// Names kept at most. The pre-check runs about three steps (some 49,000 entries) ahead
+    /// of the stored state, so older names are stored by now: forgetting them all when the
+    /// map is full costs at worst a few verifications by the rules, and keeps a log of
+    /// millions of publishers from growing it without end.
+    const MOST_NAMES: usize = 1 << 17;
+
     /// Learns the keys a read entry's statement declares.
     pub fn learn(&mut self, read: &Read, origin: &str) {
         let Ok((_, parsed)) = read else { return };
         for k in verify::declared_keys(parsed, origin) {
-            let keys = self.by_name.entry(k.name.clone()).or_default();
-            if keys.iter().any(|x| x.key == k.key) {
-                continue;
-            }
-            if keys.len() == Self::PER_NAME {
-                keys.remove(0);
-            }
-            keys.push(k);
+            self.insert(k);
         }
+    }
+
+    fn insert(&mut self, k: VerifierKey) {
+        if self.by_name.len() >= Self::MOST_NAMES && !self.by_name.contains_key(&k.name) {
+            self.by_name.clear();
+        }
+        let keys = self.by_name.entry(k.name.clone()).or_default();
+        if keys.iter().any(|x| x.key == k.key) {
+            return;
+        }
+        if keys.len() == Self::PER_NAME {
+            keys.remove(0);
+        }
+        keys.push(k);
     }
 
     fn with_id(&self, name: &str, id: u32) -> Vec<VerifierKey> {
@@ -433,5 +446,46 @@ fn unreachable_parsed() -> Parsed {
         hash: [0; 32],
         body: Default::default(),
         signatures: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::SecretKey;
+
+    #[test]
+    fn declared_keys_stay_bounded() {
+        let fresh = |name: &str| SecretKey::generate(name).unwrap().verifier(); // test-only
+        let mut d = Declared::default();
+        // A name keeps its latest keys only.
+        let keys: Vec<VerifierKey> = (0..Declared::PER_NAME + 1)
+            .map(|_| fresh("a.example"))
+            .collect();
+        for k in &keys {
+            d.insert(k.clone());
+            d.insert(k.clone()); // a key declared twice is kept once
+        }
+        let kept = &d.by_name["a.example"];
+        assert_eq!(kept.len(), Declared::PER_NAME);
+        assert!(kept.iter().all(|k| k.key != keys[0].key));
+        assert_eq!(d.with_id("a.example", keys[1].id).len(), 1);
+        assert!(d.with_id("a.example", keys[0].id).is_empty());
+        // The map of names is emptied when full, rather than grown.
+        let k = fresh("x");
+        for i in 1..Declared::MOST_NAMES {
+            d.insert(VerifierKey {
+                name: format!("p{i}"),
+                ..k.clone()
+            });
+        }
+        assert_eq!(d.by_name.len(), Declared::MOST_NAMES);
+        d.insert(VerifierKey {
+            name: "p1".into(),
+            ..fresh("p1")
+        }); // a known name: no reset
+        assert_eq!(d.by_name.len(), Declared::MOST_NAMES);
+        d.insert(k);
+        assert_eq!(d.by_name.len(), 1);
     }
 }
