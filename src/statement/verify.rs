@@ -83,7 +83,7 @@ pub fn check(
 ) -> Result<Checked, StoreError> {
     let ty = parsed.statement_type();
     let body_keys = declared_keys(&parsed, origin);
-    let text = parsed.text().as_bytes().to_vec();
+    let text = parsed.text().as_bytes();
     let mut signatures = Vec::with_capacity(parsed.signatures.len());
     // No type takes more than two signature lines: a note with more is refused (403) without
     // verifying any, so that a hostile note cannot buy a hundred verifications.
@@ -112,7 +112,7 @@ pub fn check(
         let results = candidates
             .into_iter()
             .map(|k| {
-                let ok = k.verify(&text, &line.sig);
+                let ok = k.verify(text, &line.sig);
                 (k, ok)
             })
             .collect();
