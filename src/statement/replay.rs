@@ -342,12 +342,12 @@ impl verify::KeyLookup for Memo<'_> {
 /// The keys declared by statements a pre-check has read (`genesis`, `register`, `rotate`,
 /// `recover`), which the rules may not have applied, let alone stored, yet.
 ///
-/// The pre-check runs a few thousand entries ahead of the rules, against the stored state: a
-/// publisher registered in that stretch is not there yet. Without these keys, its first
-/// statements' signatures would be verified again, one at a time, by the rules (the
-/// auditor spent a fifth of a full audit so, after each group of new publishers). Trying
-/// them changes no verdict: a pre-check result only says "this key signed this text", and
-/// which key is in force stays the rules' decision.
+/// The pre-check runs up to three steps (some 49,000 entries) ahead of the rules, against
+/// the stored state: a publisher registered in that stretch is not there yet. Without these
+/// keys, its first statements' signatures would be verified again, one at a time, by the
+/// rules, while the other cores wait (about 49,000 of them after each group of new
+/// publishers in a full audit). Trying them changes no verdict: a pre-check result only
+/// says "this key signed this text", and which key is in force stays the rules' decision.
 #[derive(Debug, Default)]
 pub struct Declared {
     by_name: std::collections::HashMap<String, Vec<VerifierKey>>,
@@ -365,7 +365,7 @@ impl Declared {
     const MOST_NAMES: usize = 1 << 17;
 
     /// Learns the keys a read entry's statement declares.
-    pub fn learn(&mut self, read: &Read, origin: &str) {
+    fn learn(&mut self, read: &Read, origin: &str) {
         let Ok((_, parsed)) = read else { return };
         for k in verify::declared_keys(parsed, origin) {
             self.insert(k);
