@@ -9,7 +9,7 @@
 //! conforming Ed25519 implementation.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 /// The signature type byte for Ed25519 in key ids and key text.
@@ -168,9 +168,55 @@ impl VerifierKey {
 
     /// Checks `sig` over `msg` with strict Ed25519 verification.
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        let sig = Signature::from_bytes(sig);
-        self.key.verify_strict(msg, &sig).is_ok()
+        verify_many(&[(self, msg, sig)]).first() == Some(&true)
     }
+}
+
+/// Strict Ed25519 verification of many signatures at once, each judged on its own and exactly
+/// as `VerifyingKey::verify_strict` judges it: `s` canonical, neither the key nor `R` of small
+/// order, and `[s]B - [k]A` encoding to the very bytes of `R` (cofactorless, so canonical `R`
+/// only). This is not batch verification, which would accept what strict verification refuses.
+///
+/// It is faster for two reasons. `verify_strict` decodes `R` (a square root) only to test its
+/// order; here the recomputed point is tested instead, which is the same point whenever the
+/// bytes match and irrelevant when they do not. And the recomputed points are encoded together,
+/// sharing one field inversion (Montgomery's trick) instead of one each. Together these are
+/// about a quarter of a verification.
+pub fn verify_many(jobs: &[(&VerifierKey, &[u8], &[u8; 64])]) -> Vec<bool> {
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    let mut points = Vec::with_capacity(jobs.len());
+    let mut which = Vec::with_capacity(jobs.len());
+    for (i, (key, msg, sig)) in jobs.iter().enumerate() {
+        let (r, s) = sig.split_at(32);
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(s);
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            continue;
+        };
+        let a = key.key.to_edwards();
+        if a.is_small_order() {
+            continue;
+        }
+        let mut h = sha2::Sha512::new();
+        h.update(r);
+        h.update(key.key.as_bytes());
+        h.update(msg);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s);
+        if expected.is_small_order() {
+            continue;
+        }
+        points.push(expected);
+        which.push(i);
+    }
+    let mut ok = vec![false; jobs.len()];
+    for (p, i) in EdwardsPoint::compress_batch_alloc(&points)
+        .iter()
+        .zip(which)
+    {
+        ok[i] = p.as_bytes()[..] == jobs[i].2[..32];
+    }
+    ok
 }
 
 impl std::fmt::Display for VerifierKey {
@@ -459,6 +505,150 @@ mod tests {
                 assert!(!a.is_text(&other), "{other}");
             }
         }
+    }
+
+    /// `verify_many` against ed25519-dalek's `verify_strict`, the reference, on valid
+    /// signatures, on every kind of tampering, and on the edge cases strict verification
+    /// exists for: non-canonical `s`, small-order and mixed-order keys and `R`, non-canonical
+    /// `R`. All in one batch, so that the shared inversion is exercised too.
+    #[test]
+    fn verify_many_judges_exactly_as_verify_strict() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+        use curve25519_dalek::{EdwardsPoint, Scalar};
+        use ed25519_dalek::Signature;
+        // Deterministic bytes, so that a failure can be replayed.
+        let mut counter = 0u64;
+        let mut bytes = move || -> [u8; 32] {
+            counter += 1;
+            Sha256::digest(counter.to_le_bytes()).into()
+        };
+        let mut scalar = || Scalar::from_bytes_mod_order(bytes());
+        let hram = |r: &[u8], a: &[u8], m: &[u8]| {
+            let mut h = sha2::Sha512::new();
+            h.update(r);
+            h.update(a);
+            h.update(m);
+            Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+        };
+        // Signs "by hand", so that keys and nonces may carry torsion.
+        let sign = |a: &Scalar, big_a: &EdwardsPoint, r: &Scalar, t: &EdwardsPoint, m: &[u8]| {
+            let big_r = (B * r + t).compress();
+            let k = hram(big_r.as_bytes(), big_a.compress().as_bytes(), m);
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(big_r.as_bytes());
+            sig[32..].copy_from_slice((r + k * a).as_bytes());
+            sig
+        };
+        let mut cases: Vec<(VerifyingKey, Vec<u8>, [u8; 64])> = Vec::new();
+        for i in 0..48u8 {
+            let a = scalar();
+            let msg = vec![i; i as usize * 7];
+            // A prime-order key, a valid signature and every way to spoil it.
+            let big_a = B * a;
+            let key = VerifyingKey::from_bytes(big_a.compress().as_bytes()).unwrap(); // test-only
+            let good = sign(&a, &big_a, &scalar(), &EdwardsPoint::default(), &msg);
+            cases.push((key, msg.clone(), good));
+            let mut bad_r = good;
+            bad_r[(i % 32) as usize] ^= 1 << (i % 8);
+            cases.push((key, msg.clone(), bad_r));
+            let mut bad_s = good;
+            bad_s[32 + (i % 31) as usize] ^= 1 << (i % 8);
+            cases.push((key, msg.clone(), bad_s));
+            let mut other_msg = msg.clone();
+            other_msg.push(i);
+            cases.push((key, other_msg, good));
+            // s + l: the same scalar, not canonical.
+            let mut big_s = good;
+            let l = Scalar::ZERO - Scalar::ONE; // l - 1
+            let (mut carry, l) = (1u16, l.to_bytes());
+            for (b, lb) in big_s[32..].iter_mut().zip(l) {
+                let v = *b as u16 + lb as u16 + carry;
+                *b = v as u8;
+                carry = v >> 8;
+            }
+            cases.push((key, msg.clone(), big_s));
+            // R with a torsion component: the cofactored equation holds, the strict one not.
+            let t = EIGHT_TORSION[(i % 7 + 1) as usize];
+            cases.push((key, msg.clone(), sign(&a, &big_a, &scalar(), &t, &msg)));
+            // A mixed-order key: strict verification accepts exactly when [k]T vanishes.
+            let mixed = big_a + t;
+            let mixed_key = VerifyingKey::from_bytes(mixed.compress().as_bytes()).unwrap(); // test-only
+            cases.push((
+                mixed_key,
+                msg.clone(),
+                sign(&a, &mixed, &scalar(), &t, &msg),
+            ));
+            cases.push((
+                mixed_key,
+                msg.clone(),
+                sign(&a, &mixed, &scalar(), &EdwardsPoint::default(), &msg),
+            ));
+            // Small-order keys and small-order R, with s = 0 (then [s]B - [k]A is small order).
+            let weak = EIGHT_TORSION[(i % 8) as usize];
+            let weak_key = VerifyingKey::from_bytes(weak.compress().as_bytes()).unwrap(); // test-only
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(EIGHT_TORSION[(i / 8 % 8) as usize].compress().as_bytes());
+            cases.push((weak_key, msg.clone(), sig));
+            cases.push((key, msg.clone(), sig));
+            // R written with the wrong sign: [s]B - [k]A is -R, whose encoding differs from
+            // R's in the sign bit alone.
+            let r = scalar();
+            let minus_r = (-(B * r)).compress();
+            let k = hram(minus_r.as_bytes(), big_a.compress().as_bytes(), &msg);
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(minus_r.as_bytes());
+            sig[32..].copy_from_slice((r + k * a).as_bytes());
+            cases.push((key, msg.clone(), sig));
+            // A real key signs with nonce 0: R is the identity, and the equation holds.
+            cases.push((
+                key,
+                msg.clone(),
+                sign(&a, &big_a, &Scalar::ZERO, &EdwardsPoint::default(), &msg),
+            ));
+            // A small-order key "signs" with secret 0: [s]B - [k]A = R whenever [k]A vanishes.
+            cases.push((
+                weak_key,
+                msg.clone(),
+                sign(
+                    &Scalar::ZERO,
+                    &weak,
+                    &scalar(),
+                    &EdwardsPoint::default(),
+                    &msg,
+                ),
+            ));
+            // R encoded with y + p (only small y have such an encoding): the identity's y is 1.
+            let mut noncanonical = [0u8; 64];
+            noncanonical[0] = 0xee;
+            noncanonical[1..31].fill(0xff);
+            noncanonical[31] = 0x7f;
+            cases.push((weak_key, msg.clone(), noncanonical));
+        }
+        let keys: Vec<VerifierKey> = cases
+            .iter()
+            .map(|(k, _, _)| VerifierKey::new("test", *k))
+            .collect();
+        let jobs: Vec<(&VerifierKey, &[u8], &[u8; 64])> = cases
+            .iter()
+            .zip(&keys)
+            .map(|((_, m, s), k)| (k, &m[..], s))
+            .collect();
+        let got = verify_many(&jobs);
+        let want: Vec<bool> = cases
+            .iter()
+            .map(|(k, m, s)| k.verify_strict(m, &Signature::from_bytes(s)).is_ok())
+            .collect();
+        assert_eq!(got, want);
+        // The cases cover both verdicts, and mixed-order keys both ways.
+        let accepted = want.iter().filter(|ok| **ok).count();
+        assert!(accepted > 48 && accepted < want.len() / 2, "{accepted}");
+        let mixed: Vec<bool> = (0..48).map(|i| want[i * 14 + 6]).collect();
+        assert!(mixed.contains(&true) && mixed.contains(&false));
+        // One at a time, the same.
+        for ((k, m, s), want) in jobs.iter().zip(&want) {
+            assert_eq!(k.verify(m, s), *want);
+        }
+        assert!(verify_many(&[]).is_empty());
     }
 
     #[test]
