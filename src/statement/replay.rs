@@ -432,8 +432,31 @@ impl Prechecker {
             seen: Default::default(),
             declared,
         };
-        let read = read.into_iter().enumerate();
-        read.map(|(i, r)| signatures(&keys, &self.origin, &self.log_key, first + i as u64, r))
+        // All the bundle's signatures are verified together (`verify::check_many`).
+        let mut heads = Vec::with_capacity(read.len());
+        let mut parsed = Vec::with_capacity(read.len());
+        for r in read {
+            heads.push(r.map(|(e, p)| {
+                parsed.push(p);
+                e
+            }));
+        }
+        let checked = verify::check_many(parsed, &keys, &self.origin, &self.log_key);
+        let mut checked = checked.into_iter();
+        let heads = heads.into_iter().enumerate();
+        heads
+            .map(|(i, head)| {
+                let e = head?;
+                let storage = |detail: String| ReplayError {
+                    index: first + i as u64,
+                    rule: "storage".into(),
+                    detail,
+                };
+                match checked.next() {
+                    Some(c) => Ok((e, c.map_err(|s| storage(s.to_string()))?)),
+                    None => Err(storage("an entry was lost in the pre-check".into())),
+                }
+            })
             .collect()
     }
 }

@@ -76,23 +76,77 @@ pub fn declared_keys(parsed: &Parsed, origin: &str) -> Vec<VerifierKey> {
 
 /// Runs the order-free checks.
 pub fn check(
-    mut parsed: Parsed,
+    parsed: Parsed,
     keys: &dyn KeyLookup,
     origin: &str,
     log_key: &VerifierKey,
 ) -> Result<Checked, StoreError> {
-    let ty = parsed.statement_type();
-    let body_keys = declared_keys(&parsed, origin);
-    let text = parsed.text().as_bytes();
-    let mut signatures = Vec::with_capacity(parsed.signatures.len());
+    let mut checked = check_many(vec![parsed], keys, origin, log_key);
+    checked.pop().unwrap_or_else(|| unreachable_empty())
+}
+
+/// Runs the order-free checks of several statements, verifying all their signatures together
+/// (`note::verify_many` shares work between them; each is still judged alone).
+pub fn check_many(
+    parsed: Vec<Parsed>,
+    keys: &dyn KeyLookup,
+    origin: &str,
+    log_key: &VerifierKey,
+) -> Vec<Result<Checked, StoreError>> {
+    let candidates: Vec<_> = parsed
+        .iter()
+        .map(|p| candidates(p, keys, origin, log_key))
+        .collect();
+    let jobs: Vec<(&VerifierKey, &[u8], &[u8; 64])> = parsed
+        .iter()
+        .zip(&candidates)
+        .filter_map(|(p, c)| Some((p, c.as_ref().ok()?)))
+        .flat_map(|(p, c)| {
+            let text = p.text().as_bytes();
+            p.signatures
+                .iter()
+                .zip(c)
+                .flat_map(move |(line, keys)| keys.iter().map(move |k| (k, text, &line.sig)))
+        })
+        .collect();
+    let mut verdicts = crate::note::verify_many(&jobs).into_iter();
+    drop(jobs);
+    parsed
+        .into_iter()
+        .zip(candidates)
+        .map(|(p, c)| {
+            let signatures = c?
+                .into_iter()
+                .map(|keys| {
+                    let ok = verdicts.by_ref().take(keys.len());
+                    keys.into_iter().zip(ok).collect()
+                })
+                .collect();
+            Ok(content_checks(p, signatures, origin))
+        })
+        .collect()
+}
+
+/// `check_many` of one statement returns one result; this is never reached.
+fn unreachable_empty() -> Result<Checked, StoreError> {
+    Err(StoreError::Corrupt("no statement was checked".into()))
+}
+
+/// For each signature line, the keys it may have been made with.
+fn candidates(
+    parsed: &Parsed,
+    keys: &dyn KeyLookup,
+    origin: &str,
+    log_key: &VerifierKey,
+) -> Result<Vec<Vec<VerifierKey>>, StoreError> {
     // No type takes more than two signature lines: a note with more is refused (403) without
     // verifying any, so that a hostile note cannot buy a hundred verifications.
-    let lines = if parsed.signatures.len() > MAX_SIGNATURE_LINES {
-        &[][..]
-    } else {
-        &parsed.signatures[..]
-    };
-    for line in lines {
+    if parsed.signatures.len() > MAX_SIGNATURE_LINES {
+        return Ok(Vec::new());
+    }
+    let body_keys = declared_keys(parsed, origin);
+    let mut all = Vec::with_capacity(parsed.signatures.len());
+    for line in &parsed.signatures {
         let mut candidates: Vec<VerifierKey> = body_keys
             .iter()
             .filter(|k| k.name == line.name && k.id == line.id)
@@ -109,15 +163,18 @@ pub fn check(
                 candidates.push(k);
             }
         }
-        let results = candidates
-            .into_iter()
-            .map(|k| {
-                let ok = k.verify(text, &line.sig);
-                (k, ok)
-            })
-            .collect();
-        signatures.push(results);
+        all.push(candidates);
     }
+    Ok(all)
+}
+
+/// The content checks, once the signatures are known.
+fn content_checks(
+    mut parsed: Parsed,
+    signatures: Vec<Vec<(VerifierKey, bool)>>,
+    origin: &str,
+) -> Checked {
+    let ty = parsed.statement_type();
     let (content, revealed) = match ty {
         None => (
             Err(Problem::content(format!(
@@ -141,13 +198,13 @@ pub fn check(
             content(t, &parsed, origin, alone)
         }
     };
-    Ok(Checked {
+    Checked {
         parsed,
         ty,
         signatures,
         content,
         revealed,
-    })
+    }
 }
 
 /// The checks of the body alone: its schema, then the rules of its record or report.
