@@ -20,7 +20,8 @@
 //! is whole, and an auditor checks that step again.)
 //!
 //! Keys inside the file: `s` ‖ key → derived state, compressed like sled's
-//! ([`super::compress`]); hash blocks under [`super::blocks::key`]; `c` → the checkpoint.
+//! ([`super::compress`]) but at the faster level, since an auditor keeps records only for the
+//! updates that may follow them; hash blocks under [`super::blocks::key`]; `c` → the checkpoint.
 //! It keeps no entries: the auditor reads those from the log.
 //!
 //! Overwritten and deleted values stay in the file until they outweigh the live ones; then a
@@ -449,7 +450,9 @@ impl Store for AppendStore {
         }
         for (k, v) in &batch.state {
             match v {
-                Some(v) => frame.put(state_key(k), &compress::encode(k, v))?,
+                Some(v) => {
+                    frame.put(state_key(k), &compress::encode(k, v, compress::Level::Fast))?
+                }
                 None => frame.delete(state_key(k))?,
             }
         }

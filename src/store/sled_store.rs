@@ -235,7 +235,7 @@ impl Store for SledStore {
         }
         for (k, v) in &batch.state {
             match v {
-                Some(v) => b.insert(state_key(k), compress::encode(k, v)),
+                Some(v) => b.insert(state_key(k), compress::encode(k, v, compress::Level::Small)),
                 None => b.remove(state_key(k)),
             }
         }
