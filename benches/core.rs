@@ -36,8 +36,40 @@ fn limits(c: &mut Criterion) {
     let signed = format!("{text}\n{line}");
     let sig = candor::note::parse(&signed).unwrap().signatures[0].sig;
     g.bench_function("ed25519_verify_strict", |b| {
+        let sig = ed25519_dalek::Signature::from_bytes(&sig);
+        b.iter(|| {
+            assert!(v
+                .key
+                .verify_strict(black_box(text.as_bytes()), &sig)
+                .is_ok())
+        })
+    });
+    g.bench_function("ed25519_verify_one", |b| {
         b.iter(|| assert!(v.verify(black_box(text.as_bytes()), &sig)))
     });
+    // A bundle's worth of distinct signatures, verified together as the auditor does.
+    let texts: Vec<String> = (0..256).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let sigs: Vec<[u8; 64]> = texts
+        .iter()
+        .map(|t| {
+            let signed = format!("{t}\n{}", k.signature_line(t.as_bytes()));
+            candor::note::parse(&signed).unwrap().signatures[0].sig
+        })
+        .collect();
+    let jobs: Vec<(&candor::note::VerifierKey, &[u8], &[u8; 64])> = texts
+        .iter()
+        .zip(&sigs)
+        .map(|(t, s)| (&v, t.as_bytes(), s))
+        .collect();
+    g.throughput(Throughput::Elements(256));
+    g.bench_function("ed25519_verify_many_256", |b| {
+        b.iter(|| {
+            assert!(candor::note::verify_many(black_box(&jobs))
+                .iter()
+                .all(|ok| *ok))
+        })
+    });
+    g.throughput(Throughput::Elements(1));
     g.bench_function("ed25519_sign", |b| {
         b.iter(|| k.signature_line(black_box(text.as_bytes())))
     });
@@ -169,6 +201,25 @@ fn statements(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    let merged = serde_json::to_vec(&json!({"type": "request", "record": {
+        "kind": "user_data", "channel": "legal_process", "process": "court_order", "country": "DE",
+        "authority": {"type": "court", "name": "Amtsgericht Berlin-Tiergarten"},
+        "legal_basis": "StPO 100a", "received_on": "2026-01-15", "responded_on": "2026-02-03",
+        "targets": {"accounts": 3, "identifiers": 5},
+        "data_categories": ["subscriber", "non_content", "traffic"], "produced": ["subscriber"],
+        "disposition": "partially_complied", "user_notified": "delayed",
+        "notes": "Narrowed to the three accounts named in the order; the rest was refused as overbroad."},
+        "updates": []}))
+    .unwrap();
+    use candor::store::compress::{encode, Level};
+    for (name, level) in [
+        ("record_compress_small", Level::Small),
+        ("record_compress_fast", Level::Fast),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| encode(b"r/acme.example/x", black_box(&merged), level))
+        });
+    }
     g.bench_function("parse_verify_validate", |b| {
         b.iter(|| {
             let p = candor::statement::parse(black_box(note.as_bytes())).unwrap();
