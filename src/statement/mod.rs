@@ -147,6 +147,19 @@ pub fn sha256(bytes: &[u8]) -> Hash {
     Sha256::digest(bytes).into()
 }
 
+/// The hashes of a note's text and of the whole note, which begins with it: one pass over
+/// the text serves both.
+fn prefix_and_whole_hash(text: &[u8], whole: &[u8]) -> (Hash, Hash) {
+    let Some(rest) = whole.strip_prefix(text) else {
+        return (sha256(text), sha256(whole));
+    };
+    let mut h = Sha256::new();
+    h.update(text);
+    let of_text = h.clone().finalize().into();
+    h.update(rest);
+    (of_text, h.finalize().into())
+}
+
 /// Fields that hold lowercase hex or UUIDs: writing them in uppercase is a form error (400),
 /// not a content error, so that one statement has one spelling.
 const LOWERCASE_FIELDS: [&str; 6] = ["prev", "id", "of", "commitment", "salt", "document_sha256"];
@@ -192,10 +205,11 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Problem> {
             }
         }
     }
+    let (hash, note_hash) = prefix_and_whole_hash(text.as_bytes(), bytes);
     Ok(Parsed {
         note: s.to_string(),
-        note_hash: sha256(bytes),
-        hash: sha256(text.as_bytes()),
+        note_hash,
+        hash,
         body,
         signatures: n.signatures,
     })
@@ -229,5 +243,17 @@ mod tests {
         }
         assert_eq!(parse(&[0xff, b'\n']).unwrap_err().status, 400);
         assert_eq!(parse(&vec![b'a'; 30_001]).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn both_hashes_are_plain_sha256() {
+        let k = note::SecretKey::generate("acme.example").unwrap(); // ok: test
+        let text = "{\"a\":\"a long enough value to fill more than one block of SHA-256\"}\n";
+        let signed = note::sign(text, &[&k]).unwrap(); // ok: test
+        let p = parse(signed.as_bytes()).unwrap(); // ok: test
+        assert_eq!(p.hash, <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
+        assert_eq!(p.note_hash, <[u8; 32]>::from(Sha256::digest(signed.as_bytes())));
+        let (a, b) = prefix_and_whole_hash(b"other", b"not a prefix");
+        assert_eq!((a, b), (sha256(b"other"), sha256(b"not a prefix")));
     }
 }
