@@ -4,9 +4,10 @@
 //!
 //! A note is `text` (ending in a newline), a blank line, then signature lines
 //! `— <key name> <base64(key id ‖ signature)>`. Everything here is strict: base64 must be
-//! canonical, verification uses `verify_strict`, and keys with non-canonical or small-order
-//! points ("weak" keys) are refused, so whatever Candor accepts verifies under every
-//! conforming Ed25519 implementation.
+//! canonical, signatures are judged exactly as ed25519-dalek's `verify_strict` judges them
+//! (see [`verify_many`]), and keys with non-canonical or small-order points ("weak" keys) are
+//! refused, so whatever Candor accepts verifies under every conforming Ed25519
+//! implementation.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};

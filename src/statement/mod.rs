@@ -252,7 +252,10 @@ mod tests {
         let signed = note::sign(text, &[&k]).unwrap(); // ok: test
         let p = parse(signed.as_bytes()).unwrap(); // ok: test
         assert_eq!(p.hash, <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
-        assert_eq!(p.note_hash, <[u8; 32]>::from(Sha256::digest(signed.as_bytes())));
+        assert_eq!(
+            p.note_hash,
+            <[u8; 32]>::from(Sha256::digest(signed.as_bytes()))
+        );
         let (a, b) = prefix_and_whole_hash(b"other", b"not a prefix");
         assert_eq!((a, b), (sha256(b"other"), sha256(b"not a prefix")));
     }
