@@ -126,29 +126,28 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
 /// at a time; a raw quote or newline, or any other escape, is refused.
 fn unescape(body: &str) -> Result<String, String> {
     let b = body.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let (mut i, mut run) = (0, 0);
-    while i < b.len() {
-        match b[i] {
+    let mut out = String::with_capacity(b.len());
+    let mut run = 0;
+    while let Some(i) = crate::scan::first(&b[run..], |c| c == b'\\' || c == b'"' || c == b'\n') {
+        let at = run + i;
+        // Runs start and end next to ASCII bytes, so on character boundaries.
+        out.push_str(body.get(run..at).ok_or("entry is not UTF-8")?);
+        match b[at] {
             b'\\' => {
-                out.extend_from_slice(&b[run..i]);
-                out.push(match b.get(i + 1) {
-                    Some(b'"') => b'"',
-                    Some(b'\\') => b'\\',
-                    Some(b'n') => b'\n',
+                out.push(match b.get(at + 1) {
+                    Some(b'"') => '"',
+                    Some(b'\\') => '\\',
+                    Some(b'n') => '\n',
                     _ => return Err("statement uses an escape other than \\\" \\\\ \\n".into()),
                 });
-                i += 2;
-                run = i;
+                run = at + 2;
             }
             b'"' => return Err("unescaped quote in statement".into()),
-            b'\n' => return Err("unescaped newline in statement".into()),
-            _ => i += 1,
+            _ => return Err("unescaped newline in statement".into()),
         }
     }
-    out.extend_from_slice(&b[run..]);
-    // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
-    String::from_utf8(out).map_err(|_| "entry is not UTF-8".to_string())
+    out.push_str(body.get(run..).ok_or("entry is not UTF-8")?);
+    Ok(out)
 }
 
 #[cfg(test)]

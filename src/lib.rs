@@ -16,6 +16,7 @@ pub mod mirror;
 pub mod note;
 pub mod problem;
 pub mod receipt;
+pub mod scan;
 pub mod sequencer;
 pub mod service;
 pub mod statement;

@@ -363,7 +363,7 @@ fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
         return Err(NoteError::Malformed("text must end in a newline".into()));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
+    if crate::scan::has_control(text, true) {
         return Err(NoteError::Malformed(
             "text holds a control character other than newline".into(),
         ));

@@ -235,25 +235,31 @@ impl Parser<'_> {
         loop {
             let start = self.pos;
             // Copy a run of plain characters at once (the input is valid UTF-8: it is a &str).
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
+            // It ends at a quote, a backslash or a control character: below 0x20, DEL, or a
+            // C1 control (U+0080..U+009F, 0xC2 then 0x80..0x9F; other characters starting
+            // with 0xC2 are plain).
+            let special = |c: u8| c == b'"' || c == b'\\' || c < 0x20 || c == 0x7f || c == 0xc2;
+            loop {
+                let Some(i) = self
+                    .s
+                    .get(self.pos..)
+                    .and_then(|r| crate::scan::first(r, special))
+                else {
+                    self.pos = self.s.len();
                     break;
+                };
+                self.pos += i;
+                let c1 = matches!(self.s.get(self.pos + 1), Some(0x80..=0x9f));
+                if self.peek() == Some(0xc2) && !c1 {
+                    self.pos += 1; // a plain character that starts with 0xC2
+                    continue;
                 }
-                self.pos += 1;
+                break;
             }
-            // A run ends before an ASCII byte or at the end, so on a character boundary.
+            // A run ends before an ASCII byte, a 0xC2 or at the end, so on a character boundary.
             let run = (self.text)
                 .get(start..self.pos)
                 .ok_or_else(|| self.err("invalid UTF-8"))?;
-            // Below 0x20 ended the run; DEL and the C1 controls (U+0080..U+009F) remain.
-            let control = if run.is_ascii() {
-                run.as_bytes().contains(&0x7f)
-            } else {
-                run.chars().any(|c| c.is_control())
-            };
-            if control {
-                return Err(self.err("control characters are not allowed"));
-            }
             out.push_str(run);
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
@@ -351,5 +357,27 @@ mod tests {
         let deep = r#"{"x":[0,{"a\u002fb~":[1,2.5]}]}"#;
         assert_eq!(parse(deep).unwrap_err().pointer, "/x/1/a~1b~0/1");
         assert!(parse(r#"{"a":9007199254740991}"#).is_ok());
+    }
+
+    /// Control characters are refused wherever they fall in a string, however long, and the
+    /// other characters that share their first byte are read as they are.
+    #[test]
+    fn controls_are_found_at_any_offset() {
+        for len in [0, 1, 14, 15, 16, 17, 40] {
+            let pad = "é".repeat(len / 2) + &"x".repeat(len);
+            for control in ["\u{1}", "\u{1f}", "\u{7f}", "\u{80}", "\u{85}", "\u{9f}"] {
+                let bad = format!("{{\"a\":\"{pad}{control}{pad}\"}}");
+                assert!(parse(&bad).is_err(), "{bad:?}");
+            }
+            for plain in ["\u{a0}", "£", "\u{bf}", "é", "\u{2028}", "😀", "~"] {
+                let text = format!("{pad}{plain}{pad}{plain}");
+                let good = format!("{{\"a\":\"{text}\",\"b\":1}}");
+                let v = parse(&good).unwrap(); // ok: test
+                assert_eq!(
+                    (v["a"].as_str(), v["b"].as_u64()),
+                    (Some(text.as_str()), Some(1))
+                );
+            }
+        }
     }
 }
