@@ -182,7 +182,10 @@ impl VerifierKey {
 /// order; here the recomputed point's encoding is tested instead, which is `R`'s whenever the
 /// bytes match, and irrelevant when they do not. And the recomputed points are encoded together,
 /// sharing one field inversion (Montgomery's trick) instead of one each. Together these are
-/// about a quarter of a verification.
+/// about a quarter of a verification (`cargo bench --bench core -- limits/ed25519`).
+///
+/// `s` must be canonical, as in ed25519-dalek built without its `legacy_compatibility`
+/// feature (which Candor does not enable); a test checks the two agree.
 pub fn verify_many(jobs: &[(&VerifierKey, &[u8], &[u8; 64])]) -> Vec<bool> {
     use curve25519_dalek::{EdwardsPoint, Scalar};
     let mut points = Vec::with_capacity(jobs.len());
@@ -548,6 +551,7 @@ mod tests {
             sig
         };
         let mut cases: Vec<(VerifyingKey, Vec<u8>, [u8; 64])> = Vec::new();
+        let (mut mixed_at, mut small_r_holds) = (Vec::new(), 0);
         for i in 0..48u8 {
             let a = scalar();
             let msg = vec![i; i as usize * 7];
@@ -581,6 +585,7 @@ mod tests {
             // A mixed-order key: strict verification accepts exactly when [k]T vanishes.
             let mixed = big_a + t;
             let mixed_key = VerifyingKey::from_bytes(mixed.compress().as_bytes()).unwrap(); // test-only
+            mixed_at.push(cases.len());
             cases.push((
                 mixed_key,
                 msg.clone(),
@@ -625,12 +630,39 @@ mod tests {
                     &msg,
                 ),
             ));
-            // R encoded with y + p (only small y have such an encoding): the identity's y is 1.
-            let mut noncanonical = [0u8; 64];
-            noncanonical[0] = 0xee;
-            noncanonical[1..31].fill(0xff);
-            noncanonical[31] = 0x7f;
-            cases.push((weak_key, msg.clone(), noncanonical));
+            // R encoded with y + p (only small y have such an encoding: the identity's y is 1),
+            // and the identity with its sign bit set ("negative zero"), by a real key and
+            // by a weak one, with s = k·a so that [s]B - [k]A is the identity.
+            let mut y_plus_p = [0xffu8; 32];
+            y_plus_p[0] = 0xee;
+            y_plus_p[31] = 0x7f;
+            let mut negative_zero = [0u8; 32];
+            negative_zero[0] = 1;
+            negative_zero[31] = 0x80;
+            for r in [y_plus_p, negative_zero] {
+                let k = hram(&r, big_a.compress().as_bytes(), &msg);
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&r);
+                sig[32..].copy_from_slice((k * a).as_bytes());
+                cases.push((key, msg.clone(), sig));
+                cases.push((weak_key, msg.clone(), sig));
+            }
+            // A mixed-order key and R of small order, with s = k·a: [s]B - [k]A is -[k]T,
+            // which is R for about one R in eight, and strict verification refuses it for R's
+            // order alone.
+            for small in EIGHT_TORSION {
+                let r = small.compress();
+                let k = hram(r.as_bytes(), mixed.compress().as_bytes(), &msg);
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(r.as_bytes());
+                sig[32..].copy_from_slice((k * a).as_bytes());
+                let holds =
+                    EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-mixed, &(k * a));
+                if holds.compress() == r && small != EdwardsPoint::default() {
+                    small_r_holds += 1;
+                }
+                cases.push((mixed_key, msg.clone(), sig));
+            }
         }
         let keys: Vec<VerifierKey> = cases
             .iter()
@@ -650,8 +682,10 @@ mod tests {
         // The cases cover both verdicts, and mixed-order keys both ways.
         let accepted = want.iter().filter(|ok| **ok).count();
         assert!(accepted > 48 && accepted < want.len() / 2, "{accepted}");
-        let mixed: Vec<bool> = (0..48).map(|i| want[i * 14 + 6]).collect();
+        let mixed: Vec<bool> = mixed_at.iter().map(|&i| want[i]).collect();
         assert!(mixed.contains(&true) && mixed.contains(&false));
+        // Some cases satisfy the equation with an R of small order other than the identity.
+        assert!(small_r_holds > 0);
         // One at a time, the same.
         for ((k, m, s), want) in jobs.iter().zip(&want) {
             assert_eq!(k.verify(m, s), *want);

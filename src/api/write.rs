@@ -22,7 +22,8 @@ use std::net::SocketAddr;
 /// recomputed signature points, few enough to spread a batch over the cores.
 const CHECK_CHUNK: usize = 16;
 
-/// Form and order-free checks for each note, in parallel on all cores.
+/// Form and order-free checks for each note, in parallel on all cores (in chunks of
+/// [`CHECK_CHUNK`], so a batch of that many or fewer is checked on one).
 async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checked, Problem>> {
     let s = s.clone();
     let n = notes.len();

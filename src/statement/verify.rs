@@ -109,8 +109,10 @@ pub fn check_many(
                 .flat_map(move |(line, keys)| keys.iter().map(move |k| (k, text, &line.sig)))
         })
         .collect();
-    let mut verdicts = crate::note::verify_many(&jobs).into_iter();
+    let verdicts = crate::note::verify_many(&jobs);
+    debug_assert_eq!(verdicts.len(), jobs.len());
     drop(jobs);
+    let mut verdicts = verdicts.into_iter();
     parsed
         .into_iter()
         .zip(candidates)
@@ -298,5 +300,99 @@ pub struct StoreKeys<'a>(pub &'a dyn crate::store::Store);
 impl KeyLookup for StoreKeys<'_> {
     fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError> {
         Ok(state::decode(self.0.get(&state::publisher_key(id))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::SecretKey;
+    use crate::statement::chain::Chain;
+    use crate::statement::state::{KeyPeriod, PublisherState, Role, Status};
+
+    const ORIGIN: &str = "test.example/log";
+
+    /// One registered publisher; lookups of `broken.example` fail.
+    struct Lookup(PublisherState);
+
+    impl KeyLookup for Lookup {
+        fn publisher(&self, id: &str) -> Result<Option<PublisherState>, StoreError> {
+            if id == "broken.example" {
+                return Err(StoreError::Io("the store is down".into()));
+            }
+            Ok((id == self.0.id).then(|| self.0.clone()))
+        }
+    }
+
+    /// A group checked together gets, statement by statement, what each gets alone, whatever
+    /// the mix: failed lookups, too many signature lines, lines no key could have made,
+    /// several lines, tampered text.
+    #[test]
+    fn check_many_gives_each_statement_its_own_verdicts() {
+        let key = SecretKey::generate("acme.example").unwrap(); // test-only
+        let log = SecretKey::generate(ORIGIN).unwrap(); // test-only
+        let decoy = SecretKey::generate("acme.example").unwrap(); // test-only
+        let other = SecretKey::generate("other.example").unwrap(); // test-only
+        let broken = SecretKey::generate("broken.example").unwrap(); // test-only
+        let lookup = Lookup(PublisherState {
+            id: "acme.example".into(),
+            name: "Acme".into(),
+            url: None,
+            status: Status::Active,
+            keys: vec![KeyPeriod {
+                vkey: key.verifier().to_string(),
+                role: Role::Signing,
+                from: 1,
+                until: None,
+            }],
+            head: crate::problem::Head { seq: 0, hash: None },
+            registered_at: 0,
+        });
+        let record = serde_json::json!({"kind": "user_data", "country": "DE"});
+        let mut chain = Chain::new(ORIGIN, "acme.example", 0, None);
+        let mut sign = |signers: &[&SecretKey]| {
+            chain
+                .sign_next("request", record.clone(), signers)
+                .unwrap()
+                .0 // test-only
+        };
+        let notes = [
+            sign(&[&key]),
+            sign(&[&key]).replace("\"DE\"", "\"FR\""),
+            sign(&[&other]),
+            sign(&[&key, &log, &decoy]),
+            sign(&[&broken]),
+            sign(&[&decoy]),
+            sign(&[&key, &log]),
+            sign(&[&key]),
+        ];
+        let parsed: Vec<Parsed> = notes
+            .iter()
+            .map(|n| super::super::parse(n.as_bytes()).unwrap()) // test-only
+            .collect();
+        let (k, l) = (key.verifier(), log.verifier());
+        let many = check_many(parsed.clone(), &lookup, ORIGIN, &l);
+        assert_eq!(many.len(), parsed.len());
+        let verdicts: Vec<Option<Vec<Vec<(VerifierKey, bool)>>>> = many
+            .iter()
+            .map(|c| c.as_ref().ok().map(|c| c.signatures.clone()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![
+                Some(vec![vec![(k.clone(), true)]]),
+                Some(vec![vec![(k.clone(), false)]]),
+                Some(vec![vec![]]),
+                Some(vec![]),
+                None,
+                Some(vec![vec![]]),
+                Some(vec![vec![(k.clone(), true)], vec![(l.clone(), true)]]),
+                Some(vec![vec![(k.clone(), true)]]),
+            ]
+        );
+        for (p, together) in parsed.into_iter().zip(&many) {
+            let alone = check(p, &lookup, ORIGIN, &l);
+            assert_eq!(format!("{alone:?}"), format!("{together:?}"));
+        }
     }
 }
