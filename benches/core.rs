@@ -193,6 +193,10 @@ fn statements(c: &mut Criterion) {
     g.bench_function("parse", |b| {
         b.iter(|| candor::statement::parse(black_box(note.as_bytes())).unwrap())
     });
+    let entry = candor::entry::encode(1_000_000, 1_780_000_000_000, &note);
+    g.bench_function("entry_decode", |b| {
+        b.iter(|| candor::entry::decode(black_box(&entry)).unwrap())
+    });
     let body = serde_json::Value::Object(candor::statement::parse(note.as_bytes()).unwrap().body);
     g.bench_function("schema_request", |b| {
         b.iter(|| {

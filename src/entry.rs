@@ -127,23 +127,24 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
 fn unescape(body: &str) -> Result<String, String> {
     let b = body.as_bytes();
     let mut out = String::with_capacity(b.len());
-    let mut run = 0;
-    while let Some(i) = crate::scan::first(&b[run..], |c| c == b'\\' || c == b'"' || c == b'\n') {
-        let at = run + i;
-        // Runs start and end next to ASCII bytes, so on character boundaries.
-        out.push_str(body.get(run..at).ok_or("entry is not UTF-8")?);
-        match b[at] {
+    let (mut i, mut run) = (0, 0);
+    while i < b.len() {
+        match b[i] {
             b'\\' => {
-                out.push(match b.get(at + 1) {
+                // Runs start and end next to ASCII bytes, so on character boundaries.
+                out.push_str(body.get(run..i).ok_or("entry is not UTF-8")?);
+                out.push(match b.get(i + 1) {
                     Some(b'"') => '"',
                     Some(b'\\') => '\\',
                     Some(b'n') => '\n',
                     _ => return Err("statement uses an escape other than \\\" \\\\ \\n".into()),
                 });
-                run = at + 2;
+                i += 2;
+                run = i;
             }
             b'"' => return Err("unescaped quote in statement".into()),
-            _ => return Err("unescaped newline in statement".into()),
+            b'\n' => return Err("unescaped newline in statement".into()),
+            _ => i += 1,
         }
     }
     out.push_str(body.get(run..).ok_or("entry is not UTF-8")?);

@@ -74,9 +74,8 @@ struct Ctx<'a> {
 }
 
 fn get_publisher(st: &StateView<'_>, id: &str) -> Result<Option<PublisherState>, Problem> {
-    Ok(state::decode(
-        st.get(&state::publisher_key(id)).map_err(store_err)?,
-    ))
+    let bytes = st.get(&state::publisher_key(id)).map_err(store_err)?;
+    Ok(state::decode_publisher(id, bytes))
 }
 
 fn get_ref(st: &StateView<'_>, publisher: &str, id: &str) -> Result<Option<StatementRef>, Problem> {
@@ -543,7 +542,7 @@ impl Ctx<'_> {
                 }
                 _ => {}
             }
-            st.put(state::publisher_key(&me.id), state::encode(&me));
+            st.put(state::publisher_key(&me.id), state::encode_publisher(&me));
         }
         let str_opt = |f: &str| p.str_field(f).map(str::to_string);
         match t {
@@ -571,7 +570,10 @@ impl Ctx<'_> {
                     head: Head { seq: 0, hash: None },
                     registered_at: idx,
                 };
-                st.put(state::publisher_key(&operator.id), state::encode(&operator));
+                st.put(
+                    state::publisher_key(&operator.id),
+                    state::encode_publisher(&operator),
+                );
             }
             Type::Register => {
                 let subject = str_opt("subject").unwrap_or_default();
@@ -607,13 +609,16 @@ impl Ctx<'_> {
                     head: Head { seq: 0, hash: None },
                     registered_at: idx,
                 };
-                st.put(state::publisher_key(&subject), state::encode(&new));
+                st.put(
+                    state::publisher_key(&subject),
+                    state::encode_publisher(&new),
+                );
             }
             Type::Revoke => {
                 let subject = str_opt("subject").unwrap_or_default();
                 if let Some(mut s) = get_publisher(st, &subject)? {
                     s.status = Status::Revoked;
-                    st.put(state::publisher_key(&subject), state::encode(&s));
+                    st.put(state::publisher_key(&subject), state::encode_publisher(&s));
                 }
             }
             Type::Request => {

@@ -199,9 +199,95 @@ pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+thread_local! {
+    /// The last state decoded or encoded for each publisher on this thread, with its bytes.
+    /// The writer reads the state of every statement's publisher and writes it back with a
+    /// new head, and a few publishers sign everything: decoding the JSON just written was a
+    /// twentieth of an audit's rules thread. A state is taken from here only for the very
+    /// bytes it came from, so this changes no result.
+    static PUBLISHERS: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, PublisherState)>> =
+        Default::default();
+}
+
+/// Most publishers remembered per thread; past that the memory starts over.
+const MOST_PUBLISHERS: usize = 4096;
+
+fn remember(bytes: &[u8], state: &PublisherState) {
+    PUBLISHERS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MOST_PUBLISHERS && !m.contains_key(&state.id) {
+            m.clear();
+        }
+        m.insert(state.id.clone(), (bytes.to_vec(), state.clone()));
+    });
+}
+
+/// [`decode`] for the state of publisher `id`.
+pub fn decode_publisher(id: &str, bytes: Option<Vec<u8>>) -> Option<PublisherState> {
+    let bytes = bytes?;
+    let known = PUBLISHERS.with(|m| {
+        m.borrow()
+            .get(id)
+            .filter(|(b, _)| *b == bytes)
+            .map(|(_, s)| s.clone())
+    });
+    if known.is_some() {
+        return known;
+    }
+    let state: PublisherState = serde_json::from_slice(&bytes).ok()?;
+    remember(&bytes, &state);
+    Some(state)
+}
+
+/// [`encode`] for a publisher's state.
+pub fn encode_publisher(state: &PublisherState) -> Vec<u8> {
+    let bytes = encode(state);
+    remember(&bytes, state);
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A remembered publisher state is given back only for the bytes it came from, and it is
+    /// what decoding those bytes gives.
+    #[test]
+    fn publisher_states_are_remembered_by_their_bytes() {
+        let mut s = PublisherState {
+            id: "acme.example".into(),
+            name: "Acme \"Corp\"".into(),
+            url: Some("https://acme.example".into()),
+            status: Status::Active,
+            keys: vec![KeyPeriod {
+                vkey: "acme.example+01020304+AQ==".into(),
+                role: Role::Signing,
+                from: 3,
+                until: None,
+            }],
+            head: Head {
+                seq: 7,
+                hash: Some("ab".repeat(32)),
+            },
+            registered_at: 2,
+        };
+        let first = encode_publisher(&s);
+        s.head = Head {
+            seq: 8,
+            hash: Some("cd".repeat(32)),
+        };
+        let second = encode(&s); // written elsewhere: not remembered
+        for bytes in [&first, &second, &first] {
+            let want: Option<PublisherState> = decode(Some(bytes.clone()));
+            assert!(want.is_some());
+            assert_eq!(decode_publisher("acme.example", Some(bytes.clone())), want);
+        }
+        assert_eq!(decode_publisher("acme.example", Some(b"{".to_vec())), None);
+        assert_eq!(decode_publisher("acme.example", None), None);
+        // Another publisher's name never yields this one's state.
+        let other: Option<PublisherState> = decode_publisher("other.example", Some(first.clone()));
+        assert_eq!(other.map(|o| o.id), Some("acme.example".to_string()));
+    }
 
     #[test]
     fn a_new_request_is_stored_as_its_merged_record_would_be() {
