@@ -351,10 +351,8 @@ mod tests {
         let record = serde_json::json!({"kind": "user_data", "country": "DE"});
         let mut chain = Chain::new(ORIGIN, "acme.example", 0, None);
         let mut sign = |signers: &[&SecretKey]| {
-            chain
-                .sign_next("request", record.clone(), signers)
-                .unwrap()
-                .0 // test-only
+            let (note, _) = chain.sign_next("request", record.clone(), signers).unwrap(); // test-only
+            note
         };
         let notes = [
             sign(&[&key]),
