@@ -33,21 +33,13 @@ async fn check_all(s: &Shared, notes: Vec<Vec<u8>>) -> Vec<Result<verify::Checke
         notes
             .par_chunks(CHECK_CHUNK)
             .flat_map_iter(|chunk| {
-                let mut ok = Vec::with_capacity(chunk.len());
-                let parsed: Vec<Result<(), Problem>> = chunk
-                    .iter()
-                    .map(|b| statement::parse(b).map(|p| ok.push(p)))
-                    .collect();
+                let parsed = chunk.iter().map(|b| statement::parse(b).map(|p| ((), p)));
+                let storage = |_, e| Problem::unavailable(format!("storage failed: {e}"));
                 let keys = verify::StoreKeys(store);
-                let checked = verify::check_many(ok, &keys, &s.log.origin, &s.log_key);
-                let mut checked = checked.into_iter();
-                let s = &s;
-                parsed.into_iter().map(move |p| {
-                    p?;
-                    let checked = checked
-                        .next()
-                        .ok_or_else(|| Problem::internal("a statement was lost in the checks"))?
-                        .map_err(|e| Problem::unavailable(format!("storage failed: {e}")))?;
+                let checked =
+                    verify::check_many(parsed.collect(), &keys, &s.log.origin, &s.log_key, storage);
+                checked.into_iter().map(|c| {
+                    let ((), checked) = c?;
                     // Charge a publisher's budget only for statements its own key signed, so
                     // that nobody else can exhaust it.
                     let signed = checked

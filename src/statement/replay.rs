@@ -432,32 +432,13 @@ impl Prechecker {
             seen: Default::default(),
             declared,
         };
-        // All the bundle's signatures are verified together (`verify::check_many`).
-        let mut heads = Vec::with_capacity(read.len());
-        let mut parsed = Vec::with_capacity(read.len());
-        for r in read {
-            heads.push(r.map(|(e, p)| {
-                parsed.push(p);
-                e
-            }));
-        }
-        let checked = verify::check_many(parsed, &keys, &self.origin, &self.log_key);
-        let mut checked = checked.into_iter();
-        let heads = heads.into_iter().enumerate();
-        heads
-            .map(|(i, head)| {
-                let e = head?;
-                let storage = |detail: String| ReplayError {
-                    index: first + i as u64,
-                    rule: "storage".into(),
-                    detail,
-                };
-                match checked.next() {
-                    Some(c) => Ok((e, c.map_err(|s| storage(s.to_string()))?)),
-                    None => Err(storage("an entry was lost in the pre-check".into())),
-                }
-            })
-            .collect()
+        // All the bundle's signatures are verified together.
+        let storage = |i: usize, e: StoreError| ReplayError {
+            index: first + i as u64,
+            rule: "storage".into(),
+            detail: e.to_string(),
+        };
+        verify::check_many(read, &keys, &self.origin, &self.log_key, storage)
     }
 }
 

@@ -81,27 +81,35 @@ pub fn check(
     origin: &str,
     log_key: &VerifierKey,
 ) -> Result<Checked, StoreError> {
-    let mut checked = check_many(vec![parsed], keys, origin, log_key);
-    checked.pop().unwrap_or_else(|| unreachable_empty())
+    let checked = check_many(vec![Ok(((), parsed))], keys, origin, log_key, |_, e| e);
+    match checked.into_iter().next() {
+        Some(c) => c.map(|((), c)| c),
+        None => Err(StoreError::Corrupt("no statement was checked".into())),
+    }
 }
 
 /// Runs the order-free checks of several statements, verifying all their signatures together
-/// (`note::verify_many` shares work between them; each is still judged alone).
-pub fn check_many(
-    parsed: Vec<Parsed>,
+/// (`note::verify_many` shares work between them; each is still judged alone). Each statement
+/// comes with something of the caller's (`T`), or already refused (`E`, passed through);
+/// `storage` makes an `E` of a failed key lookup, given the item's position.
+pub fn check_many<T, E>(
+    items: Vec<Result<(T, Parsed), E>>,
     keys: &dyn KeyLookup,
     origin: &str,
     log_key: &VerifierKey,
-) -> Vec<Result<Checked, StoreError>> {
-    let candidates: Vec<_> = parsed
-        .iter()
-        .map(|p| candidates(p, keys, origin, log_key))
+    storage: impl Fn(usize, StoreError) -> E,
+) -> Vec<Result<(T, Checked), E>> {
+    let items: Vec<_> = items
+        .into_iter()
+        .map(|r| r.map(|(t, p)| (candidates(&p, keys, origin, log_key), t, p)))
         .collect();
-    let jobs: Vec<(&VerifierKey, &[u8], &[u8; 64])> = parsed
+    let jobs: Vec<(&VerifierKey, &[u8], &[u8; 64])> = items
         .iter()
-        .zip(&candidates)
-        .filter_map(|(p, c)| Some((p, c.as_ref().ok()?)))
-        .flat_map(|(p, c)| {
+        .filter_map(|r| match r {
+            Ok((Ok(c), _, p)) => Some((c, p)),
+            _ => None,
+        })
+        .flat_map(|(c, p)| {
             let text = p.text().as_bytes();
             p.signatures
                 .iter()
@@ -113,25 +121,21 @@ pub fn check_many(
     debug_assert_eq!(verdicts.len(), jobs.len());
     drop(jobs);
     let mut verdicts = verdicts.into_iter();
-    parsed
-        .into_iter()
-        .zip(candidates)
-        .map(|(p, c)| {
-            let signatures = c?
+    let items = items.into_iter().enumerate();
+    items
+        .map(|(i, r)| {
+            let (c, t, p) = r?;
+            let signatures = c
+                .map_err(|e| storage(i, e))?
                 .into_iter()
                 .map(|keys| {
                     let ok = verdicts.by_ref().take(keys.len());
                     keys.into_iter().zip(ok).collect()
                 })
                 .collect();
-            Ok(content_checks(p, signatures, origin))
+            Ok((t, content_checks(p, signatures, origin)))
         })
         .collect()
-}
-
-/// `check_many` of one statement returns one result; this is never reached.
-fn unreachable_empty() -> Result<Checked, StoreError> {
-    Err(StoreError::Corrupt("no statement was checked".into()))
 }
 
 /// For each signature line, the keys it may have been made with.
@@ -369,7 +373,12 @@ mod tests {
             .map(|n| super::super::parse(n.as_bytes()).unwrap()) // test-only
             .collect();
         let (k, l) = (key.verifier(), log.verifier());
-        let many = check_many(parsed.clone(), &lookup, ORIGIN, &l);
+        let items = parsed.iter().map(|p| Ok(((), p.clone()))).collect();
+        let many: Vec<Result<Checked, StoreError>> =
+            check_many(items, &lookup, ORIGIN, &l, |_, e| e)
+                .into_iter()
+                .map(|c| c.map(|((), c)| c))
+                .collect();
         assert_eq!(many.len(), parsed.len());
         let verdicts: Vec<Option<Vec<Vec<(VerifierKey, bool)>>>> = many
             .iter()
