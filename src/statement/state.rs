@@ -212,13 +212,13 @@ thread_local! {
 /// Most publishers remembered per thread; past that the memory starts over.
 const MOST_PUBLISHERS: usize = 4096;
 
-fn remember(bytes: &[u8], state: &PublisherState) {
+fn remember(bytes: Vec<u8>, state: &PublisherState) {
     PUBLISHERS.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= MOST_PUBLISHERS && !m.contains_key(&state.id) {
             m.clear();
         }
-        m.insert(state.id.clone(), (bytes.to_vec(), state.clone()));
+        m.insert(state.id.clone(), (bytes, state.clone()));
     });
 }
 
@@ -235,14 +235,14 @@ pub fn decode_publisher(id: &str, bytes: Option<Vec<u8>>) -> Option<PublisherSta
         return known;
     }
     let state: PublisherState = serde_json::from_slice(&bytes).ok()?;
-    remember(&bytes, &state);
+    remember(bytes, &state);
     Some(state)
 }
 
 /// [`encode`] for a publisher's state.
 pub fn encode_publisher(state: &PublisherState) -> Vec<u8> {
     let bytes = encode(state);
-    remember(&bytes, state);
+    remember(bytes.clone(), state);
     bytes
 }
 
