@@ -10,8 +10,12 @@
 //! implementation.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
+use curve25519_dalek::edwards::VartimeEdwardsPrecomputation;
+use curve25519_dalek::traits::VartimePrecomputedMultiscalarMul;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The signature type byte for Ed25519 in key ids and key text.
 const ALG_ED25519: u8 = 0x01;
@@ -129,7 +133,6 @@ impl VerifierKey {
     /// everything.
     pub fn parse_cached(text: &str) -> Result<VerifierKey, NoteError> {
         use std::collections::HashMap;
-        use std::sync::{Mutex, OnceLock};
         static CACHE: OnceLock<Mutex<HashMap<String, VerifierKey>>> = OnceLock::new();
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
         if let Some(k) = cache.lock().ok().and_then(|c| c.get(text).cloned()) {
@@ -187,6 +190,23 @@ impl VerifierKey {
 /// `s` must be canonical, as in ed25519-dalek built without its `legacy_compatibility`
 /// feature (which Candor does not enable); a test checks the two agree.
 pub fn verify_many(jobs: &[(&VerifierKey, &[u8], &[u8; 64])]) -> Vec<bool> {
+    // Each key once per call: how many of these signatures it made, then what it needs.
+    let mut uses: FxHashMap<[u8; 32], (&VerifierKey, u32)> = FxHashMap::default();
+    for (key, _, _) in jobs {
+        uses.entry(*key.key.as_bytes()).or_insert((key, 0)).1 += 1;
+    }
+    let prepared: FxHashMap<[u8; 32], PreparedKey> = uses
+        .into_iter()
+        .map(|(bytes, (key, n))| (bytes, PreparedKey::of(key, n)))
+        .collect();
+    verify_prepared(jobs, &prepared)
+}
+
+/// [`verify_many`] with each key's [`PreparedKey`] at hand.
+fn verify_prepared(
+    jobs: &[(&VerifierKey, &[u8], &[u8; 64])],
+    prepared: &FxHashMap<[u8; 32], PreparedKey>,
+) -> Vec<bool> {
     use curve25519_dalek::{EdwardsPoint, Scalar};
     let mut points = Vec::with_capacity(jobs.len());
     let mut which = Vec::with_capacity(jobs.len());
@@ -197,18 +217,20 @@ pub fn verify_many(jobs: &[(&VerifierKey, &[u8], &[u8; 64])]) -> Vec<bool> {
         let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
             continue;
         };
-        let a = key.key.to_edwards();
-        if a.is_small_order() {
+        let a = key.key.as_bytes();
+        let Some(prepared) = prepared.get(a).filter(|p| !p.weak) else {
             continue;
-        }
+        };
         let mut h = sha2::Sha512::new();
         h.update(r);
-        h.update(key.key.as_bytes());
+        h.update(a);
         h.update(msg);
         let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-        points.push(EdwardsPoint::vartime_double_scalar_mul_basepoint(
-            &k, &-a, &s,
-        ));
+        points.push(match &prepared.tables {
+            // [s]B + [k](-A), the same point either way.
+            Some(t) => t.vartime_multiscalar_mul([s, k]),
+            None => EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &prepared.minus_a, &s),
+        });
         which.push(i);
     }
     // Where the bytes match, R is the recomputed point, so R is of small order exactly when
@@ -222,6 +244,86 @@ pub fn verify_many(jobs: &[(&VerifierKey, &[u8], &[u8; 64])]) -> Vec<bool> {
         ok[i] = p.as_bytes()[..] == jobs[i].2[..32] && !small.contains(p.as_bytes());
     }
     ok
+}
+
+/// What [`verify_many`] needs of a key: `-A`, whether `A` is of small order, and, for a key
+/// that has signed many statements, tables of multiples of `B` and `-A`.
+///
+/// `[s]B - [k]A` costs about 250 doublings and 70 additions. curve25519-dalek keeps a table
+/// of 64 odd multiples of `B` and builds one of 8 odd multiples of `-A` for each signature;
+/// with a table of 64 multiples of `-A` too, kept from one signature to the next, the same
+/// point takes fewer additions and no table building: about 4 % less time a signature
+/// (`cargo bench --bench core -- limits/ed25519`). Building the tables costs one or two
+/// signatures' time and 20 KiB, so they are kept only for keys seen often, and only for a
+/// bounded number of keys.
+struct PreparedKey {
+    minus_a: curve25519_dalek::EdwardsPoint,
+    weak: bool,
+    tables: Option<Arc<VartimeEdwardsPrecomputation>>,
+}
+
+/// Signatures a key must have been checked for before its tables are built.
+const TABLES_AFTER: u32 = 64;
+
+/// Keys whose signatures are counted or whose tables are kept; past that the count starts
+/// over. 256 keys with tables take 5 MiB.
+const MOST_PREPARED: usize = 256;
+
+/// For each key recently checked: signatures checked, and its tables once built.
+type Seen = FxHashMap<[u8; 32], (u32, Option<Arc<VartimeEdwardsPrecomputation>>)>;
+
+fn prepared_keys() -> &'static Mutex<Seen> {
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    SEEN.get_or_init(Default::default)
+}
+
+impl PreparedKey {
+    /// Counts `uses` more signatures by `key`, building its tables if that makes enough.
+    fn of(key: &VerifierKey, uses: u32) -> PreparedKey {
+        let mut prepared = PreparedKey::new(key, false);
+        if prepared.weak {
+            return prepared;
+        }
+        let bytes = key.key.as_bytes();
+        let build = match prepared_keys().lock() {
+            Ok(mut seen) => {
+                if seen.len() >= MOST_PREPARED && !seen.contains_key(bytes) {
+                    seen.clear();
+                }
+                let (count, kept) = seen.entry(*bytes).or_default();
+                *count = count.saturating_add(uses);
+                prepared.tables = kept.clone();
+                prepared.tables.is_none() && *count >= TABLES_AFTER
+            }
+            Err(_) => false,
+        };
+        if build {
+            // Built outside the lock: two threads may both build a key's tables, once.
+            prepared = PreparedKey::new(key, true);
+            if let Ok(mut seen) = prepared_keys().lock() {
+                if let Some((_, kept)) = seen.get_mut(bytes) {
+                    kept.clone_from(&prepared.tables);
+                }
+            }
+        }
+        prepared
+    }
+
+    fn new(key: &VerifierKey, tables: bool) -> PreparedKey {
+        let a = key.key.to_edwards();
+        let (minus_a, weak) = (-a, a.is_small_order());
+        let tables = (tables && !weak).then(|| {
+            Arc::new(VartimeEdwardsPrecomputation::new([
+                curve25519_dalek::constants::ED25519_BASEPOINT_POINT,
+                minus_a,
+            ]))
+        });
+        PreparedKey {
+            minus_a,
+            weak,
+            tables,
+        }
+    }
 }
 
 /// The (canonical) encodings of the points of order dividing 8.
@@ -523,6 +625,41 @@ mod tests {
     /// exists for: non-canonical `s`, small-order and mixed-order keys and `R`, non-canonical
     /// `R`. All in one batch, so that the shared inversion is exercised too.
     #[test]
+    fn a_key_seen_often_gets_tables() {
+        let k = SecretKey::generate("often.example").unwrap(); // test-only
+        let v = k.verifier();
+        let texts: Vec<String> = (0..TABLES_AFTER).map(|i| format!("{i}\n")).collect();
+        let sigs: Vec<[u8; 64]> = texts
+            .iter()
+            .map(|t| {
+                parse(&format!("{t}\n{}", k.signature_line(t.as_bytes())))
+                    .unwrap()
+                    .signatures[0]
+                    .sig
+            }) // test-only
+            .collect();
+        let jobs: Vec<(&VerifierKey, &[u8], &[u8; 64])> = texts
+            .iter()
+            .zip(&sigs)
+            .map(|(t, s)| (&v, t.as_bytes(), s))
+            .collect();
+        let has_tables = || {
+            prepared_keys()
+                .lock()
+                .is_ok_and(|seen| seen.get(&v.public_bytes()).is_some_and(|e| e.1.is_some()))
+        };
+        assert!(verify_many(&jobs[1..]).iter().all(|ok| *ok));
+        assert!(!has_tables());
+        assert!(verify_many(&jobs[..1]).iter().all(|ok| *ok));
+        assert!(has_tables());
+        // With its tables, the key's signatures still verify, and a spoiled one does not.
+        let mut bad = sigs[0];
+        bad[40] ^= 1;
+        let spoiled = [(&v, texts[0].as_bytes(), &bad), jobs[1]];
+        assert_eq!(verify_many(&spoiled), vec![false, true]);
+    }
+
+    #[test]
     fn verify_many_judges_exactly_as_verify_strict() {
         use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
         use curve25519_dalek::{EdwardsPoint, Scalar};
@@ -679,6 +816,14 @@ mod tests {
             .map(|(k, m, s)| k.verify_strict(m, &Signature::from_bytes(s)).is_ok())
             .collect();
         assert_eq!(got, want);
+        // The same verdicts whether each key has its tables (a key seen often) or not.
+        for tables in [false, true] {
+            let prepared = keys
+                .iter()
+                .map(|k| (k.public_bytes(), PreparedKey::new(k, tables)))
+                .collect();
+            assert_eq!(verify_prepared(&jobs, &prepared), want, "tables: {tables}");
+        }
         // The cases cover both verdicts, and mixed-order keys both ways.
         let accepted = want.iter().filter(|ok| **ok).count();
         assert!(accepted > 48 && accepted < want.len() / 2, "{accepted}");
