@@ -111,9 +111,12 @@ pub struct Parsed {
     pub note_hash: Hash,
     /// The statement hash: SHA-256 of the text line and its newline (what `prev` chains).
     pub hash: Hash,
-    /// The JSON object.
+    /// The JSON object, as read: nothing changes it afterwards.
     pub body: Map<String, Value>,
     pub signatures: Vec<SignatureLine>,
+    /// The `type` field, read once: every stage asks for it, and by the time the later ones
+    /// do, the body is no longer in the processor's caches.
+    kind: Option<Type>,
 }
 
 impl Parsed {
@@ -131,7 +134,7 @@ impl Parsed {
     }
 
     pub fn statement_type(&self) -> Option<Type> {
-        self.str_field("type").and_then(Type::from_name)
+        self.kind
     }
 
     pub fn publisher(&self) -> Option<&str> {
@@ -206,12 +209,17 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Problem> {
         }
     }
     let (hash, note_hash) = prefix_and_whole_hash(text.as_bytes(), bytes);
+    let kind = body
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(Type::from_name);
     Ok(Parsed {
         note: s.to_string(),
         note_hash,
         hash,
         body,
         signatures: n.signatures,
+        kind,
     })
 }
 

@@ -450,6 +450,7 @@ fn unreachable_parsed() -> Parsed {
         hash: [0; 32],
         body: Default::default(),
         signatures: vec![],
+        kind: None,
     }
 }
 
