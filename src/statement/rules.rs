@@ -38,11 +38,13 @@ impl Rules for LedgerRules {
         // 3. duplicate: the same note bytes are already logged. The same bytes name the same
         // publisher and id, so the id index finds them; a different note under that id is a
         // reused id, refused later (409).
-        if let (Some(p), Some(id)) = (item.parsed.publisher(), item.parsed.id()) {
-            if let Some(r) = get_ref(st, p, id)? {
-                if r.note == hex::encode(item.parsed.note_hash) {
-                    return Ok(Admit::Duplicate(r.index));
-                }
+        let existing = match (item.parsed.publisher(), item.parsed.id()) {
+            (Some(p), Some(id)) => get_ref(st, p, id)?,
+            _ => None,
+        };
+        if let Some(r) = &existing {
+            if r.note == hex::encode(item.parsed.note_hash) {
+                return Ok(Admit::Duplicate(r.index));
             }
         }
         if at.index == 0 && item.ty != Some(Type::Genesis) {
@@ -54,12 +56,13 @@ impl Rules for LedgerRules {
             rules: self,
             item: &item,
             at,
+            existing,
         };
         let publisher = ctx.authority(st)?;
         ctx.content(st)?;
         ctx.order(st, publisher.as_ref())?;
         ctx.apply(st, publisher)?;
-        Ok(Admit::Log(item.parsed.note.clone()))
+        Ok(Admit::Log(item.parsed.note))
     }
 
     fn unavailable(&self, why: &str) -> Problem {
@@ -71,6 +74,9 @@ struct Ctx<'a> {
     rules: &'a LedgerRules,
     item: &'a Checked,
     at: Position,
+    /// What the log already holds under the statement's publisher and id: looked up once
+    /// for duplicates, and used again for id reuse (nothing is written in between).
+    existing: Option<StatementRef>,
 }
 
 fn get_publisher(st: &StateView<'_>, id: &str) -> Result<Option<PublisherState>, Problem> {
@@ -431,7 +437,7 @@ impl Ctx<'_> {
             .at(if seq != head.seq + 1 { "/seq" } else { "/prev" }));
         }
         let id = self.p().id().unwrap_or("");
-        if let Some(r) = get_ref(st, pid, id)? {
+        if let Some(r) = &self.existing {
             return Err(self.head_problem(format!("id {id} is already used by {pid:?} (entry {}): every statement needs a fresh id", r.index), &head).at("/id"));
         }
         let key_taken = |field: &str| -> Result<(), Problem> {
