@@ -21,32 +21,34 @@ pub fn now_millis() -> Millis {
 
 /// `YYYY-MM-DDThh:mm:ss.sssZ`.
 pub fn format_instant(ms: Millis) -> String {
-    civil::format(ms).unwrap_or_else(|| {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(INSTANT).ok())
-            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
-    })
+    civil::format(ms).unwrap_or_else(|| time_format(ms))
 }
 
 /// Parses exactly `YYYY-MM-DDThh:mm:ss.sssZ`.
 pub fn parse_instant(s: &str) -> Option<Millis> {
+    civil::parse(s.as_bytes()).or_else(|| time_parse(s))
+}
+
+/// [`format_instant`] by the `time` crate.
+fn time_format(ms: Millis) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(INSTANT).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
+}
+
+/// [`parse_instant`] by the `time` crate.
+fn time_parse(s: &str) -> Option<Millis> {
     // ASCII only: slicing below is then always on character boundaries.
     let b = s.as_bytes();
-    if b.len() != 24 || !s.is_ascii() {
+    if b.len() != 24 || !s.is_ascii() || b[23] != b'Z' {
         return None;
-    }
-    if let Some(ms) = civil::parse(b) {
-        return Some(ms);
     }
     let t = time::PrimitiveDateTime::parse(
         &s[..23],
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]"),
     )
     .ok()?;
-    if b[23] != b'Z' {
-        return None;
-    }
     Some((t.assume_utc().unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 
@@ -256,29 +258,7 @@ fn unescape(body: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    /// `time`'s answers, which the digit-by-digit reading and writing must give.
-    fn time_format(ms: Millis) -> String {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(INSTANT).ok())
-            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_string())
-    }
-
-    fn time_parse(s: &str) -> Option<Millis> {
-        let b = s.as_bytes();
-        if b.len() != 24 || !s.is_ascii() || b[23] != b'Z' {
-            return None;
-        }
-        let t = time::PrimitiveDateTime::parse(
-            &s[..23],
-            format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]"
-            ),
-        )
-        .ok()?;
-        Some((t.assume_utc().unix_timestamp_nanos() / 1_000_000) as Millis)
-    }
-
+    /// The digit-by-digit reading and writing give `time`'s answers.
     #[test]
     fn instants_are_read_and_written_as_time_does() {
         // Instants spread over years 0000 to 9999 and beyond both ends, and the edges.

@@ -280,12 +280,16 @@ fn prepared_keys() -> &'static Mutex<Seen> {
 impl PreparedKey {
     /// Counts `uses` more signatures by `key`, building its tables if that makes enough.
     fn of(key: &VerifierKey, uses: u32) -> PreparedKey {
+        PreparedKey::counted_in(prepared_keys(), key, uses)
+    }
+
+    fn counted_in(seen: &Mutex<Seen>, key: &VerifierKey, uses: u32) -> PreparedKey {
         let mut prepared = PreparedKey::new(key, false);
         if prepared.weak {
             return prepared;
         }
         let bytes = key.key.as_bytes();
-        let build = match prepared_keys().lock() {
+        let build = match seen.lock() {
             Ok(mut seen) => {
                 if seen.len() >= MOST_PREPARED && !seen.contains_key(bytes) {
                     seen.clear();
@@ -300,7 +304,7 @@ impl PreparedKey {
         if build {
             // Built outside the lock: two threads may both build a key's tables, once.
             prepared = PreparedKey::new(key, true);
-            if let Ok(mut seen) = prepared_keys().lock() {
+            if let Ok(mut seen) = seen.lock() {
                 if let Some((_, kept)) = seen.get_mut(bytes) {
                     kept.clone_from(&prepared.tables);
                 }
@@ -620,45 +624,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_key_seen_often_gets_tables() {
+        let seen = Mutex::new(Seen::default());
+        let k = SecretKey::generate("often.example").unwrap().verifier(); // test-only
+        let count = |k: &VerifierKey| {
+            seen.lock()
+                .ok()
+                .and_then(|s| s.get(&k.public_bytes()).map(|e| e.0))
+        };
+        assert!(PreparedKey::counted_in(&seen, &k, TABLES_AFTER - 1)
+            .tables
+            .is_none());
+        assert!(PreparedKey::counted_in(&seen, &k, 1).tables.is_some());
+        // Kept: the next call finds them without building.
+        let kept = seen
+            .lock()
+            .map(|s| s.get(&k.public_bytes()).and_then(|e| e.1.clone()));
+        let again = PreparedKey::counted_in(&seen, &k, 1).tables;
+        assert!(matches!((kept, again), (Ok(Some(a)), Some(b)) if Arc::ptr_eq(&a, &b)));
+        assert_eq!(count(&k), Some(TABLES_AFTER + 1));
+        // Weak keys are neither counted nor given tables.
+        let weak = VerifyingKey::from_bytes(&[0; 32]).map(|w| VerifierKey::new("weak", w));
+        let weak = weak.unwrap(); // test-only
+        let p = PreparedKey::counted_in(&seen, &weak, TABLES_AFTER);
+        assert!(p.weak && p.tables.is_none() && count(&weak).is_none());
+        // At most MOST_PREPARED keys: one more starts the count over.
+        for i in 1..MOST_PREPARED {
+            let other = SecretKey::generate(&format!("k{i}.example")).unwrap(); // test-only
+            PreparedKey::counted_in(&seen, &other.verifier(), 1);
+        }
+        assert_eq!(count(&k), Some(TABLES_AFTER + 1));
+        let last = SecretKey::generate("last.example").unwrap().verifier(); // test-only
+        PreparedKey::counted_in(&seen, &last, 1);
+        assert_eq!((count(&k), count(&last)), (None, Some(1)));
+    }
+
     /// `verify_many` against ed25519-dalek's `verify_strict`, the reference, on valid
     /// signatures, on every kind of tampering, and on the edge cases strict verification
     /// exists for: non-canonical `s`, small-order and mixed-order keys and `R`, non-canonical
     /// `R`. All in one batch, so that the shared inversion is exercised too.
-    #[test]
-    fn a_key_seen_often_gets_tables() {
-        let k = SecretKey::generate("often.example").unwrap(); // test-only
-        let v = k.verifier();
-        let texts: Vec<String> = (0..TABLES_AFTER).map(|i| format!("{i}\n")).collect();
-        let sigs: Vec<[u8; 64]> = texts
-            .iter()
-            .map(|t| {
-                parse(&format!("{t}\n{}", k.signature_line(t.as_bytes())))
-                    .unwrap()
-                    .signatures[0]
-                    .sig
-            }) // test-only
-            .collect();
-        let jobs: Vec<(&VerifierKey, &[u8], &[u8; 64])> = texts
-            .iter()
-            .zip(&sigs)
-            .map(|(t, s)| (&v, t.as_bytes(), s))
-            .collect();
-        let has_tables = || {
-            prepared_keys()
-                .lock()
-                .is_ok_and(|seen| seen.get(&v.public_bytes()).is_some_and(|e| e.1.is_some()))
-        };
-        assert!(verify_many(&jobs[1..]).iter().all(|ok| *ok));
-        assert!(!has_tables());
-        assert!(verify_many(&jobs[..1]).iter().all(|ok| *ok));
-        assert!(has_tables());
-        // With its tables, the key's signatures still verify, and a spoiled one does not.
-        let mut bad = sigs[0];
-        bad[40] ^= 1;
-        let spoiled = [(&v, texts[0].as_bytes(), &bad), jobs[1]];
-        assert_eq!(verify_many(&spoiled), vec![false, true]);
-    }
-
     #[test]
     fn verify_many_judges_exactly_as_verify_strict() {
         use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
