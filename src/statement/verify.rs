@@ -397,6 +397,18 @@ mod tests {
                 Some(vec![vec![(k.clone(), true)]]),
             ]
         );
+        // Refusals pass through in place, and a failed lookup is reported at its position.
+        let mut items: Vec<Result<((), Parsed), (usize, String)>> =
+            parsed.iter().map(|p| Ok(((), p.clone()))).collect();
+        items[1] = Err((99, "refused before".into()));
+        let refused: Vec<Option<usize>> =
+            check_many(items, &lookup, ORIGIN, &l, |i, e| (i, e.to_string()))
+                .into_iter()
+                .map(|c| c.err().map(|(i, _)| i))
+                .collect();
+        let mut want = vec![None; parsed.len()];
+        (want[1], want[4]) = (Some(99), Some(4));
+        assert_eq!(refused, want);
         for (p, together) in parsed.into_iter().zip(&many) {
             let alone = check(p, &lookup, ORIGIN, &l);
             assert_eq!(format!("{alone:?}"), format!("{together:?}"));
