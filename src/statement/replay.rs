@@ -50,7 +50,7 @@ impl verify::KeyLookup for Keys<'_> {
             Some(v) => v.clone(),
             None => self.store.get(&k)?,
         };
-        Ok(state::decode(v))
+        Ok(state::decode_publisher(id, v))
     }
 }
 

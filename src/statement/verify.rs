@@ -303,7 +303,8 @@ pub struct StoreKeys<'a>(pub &'a dyn crate::store::Store);
 
 impl KeyLookup for StoreKeys<'_> {
     fn publisher(&self, id: &str) -> Result<Option<state::PublisherState>, StoreError> {
-        Ok(state::decode(self.0.get(&state::publisher_key(id))?))
+        let bytes = self.0.get(&state::publisher_key(id))?;
+        Ok(state::decode_publisher(id, bytes))
     }
 }
 
