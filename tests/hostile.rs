@@ -1120,14 +1120,16 @@ fn json_lexical(run: &mut Run, w: &World) {
         t.replacen("\"Example Police\"}", "\"Example Police}", 1)
             .into_bytes(),
     );
+    // Spaces between tokens are allowed; JSON's other whitespace is a control character.
     add(
-        "space after a colon",
-        subst(t, "{\"v\":1,", "{\"v\": 1,").into_bytes(),
+        "tab after a colon",
+        subst(t, "{\"v\":1,", "{\"v\":\t1,").into_bytes(),
     );
-    add("leading space", format!(" {t}").into_bytes());
+    add("leading tab", format!("\t{t}").into_bytes());
+    add("trailing tab", format!("{}\t\n", t.trim_end()).into_bytes());
     add(
-        "trailing space",
-        format!("{} \n", t.trim_end()).into_bytes(),
+        "CR between tokens",
+        subst(t, "{\"v\":1,", "{\"v\":1\r,").into_bytes(),
     );
     add(
         "CRLF after the JSON",

@@ -9,6 +9,7 @@ use candor::note::{self, SecretKey};
 use candor::receipt::Receipt;
 use common::*;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::future::Future;
 
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -395,7 +396,8 @@ async fn the_lexical_rules_are_400() {
             t.replacen("\"accounts\":2", "\"accounts\":02", 1),
             Some("/targets/accounts"),
         ),
-        (t.replacen("\"v\":1,", "\"v\": 1,", 1), None),
+        (t.replacen("\"v\":1,", "\"v\":\t1,", 1), None),
+        (t.replacen("\"v\":1,", "\"v\":1,\r", 1), None),
         (t.replacen(&prev, &prev.to_uppercase(), 1), Some("/prev")),
         ("[1,2,3]\n".to_string(), None),
         ("\"a string\"\n".to_string(), None),
@@ -406,6 +408,30 @@ async fn the_lexical_rules_are_400() {
         let n = format!("{text}\n{}", acme.key.signature_line(text.as_bytes()));
         assert_refused(&log, &n, 400, pointer).await;
     }
+}
+
+/// Spaces between tokens are not a lexical error (protocol section 3 does not forbid them):
+/// such a statement is logged as sent, and its hash is that of the text with its spaces.
+#[tokio::test]
+async fn spaces_between_tokens_are_accepted_and_kept() {
+    let World { log, mut acme, .. } = world().await;
+    let b = acme.body("request", user_data("DE"));
+    let compact = text(&b);
+    let spaced = serde_json::to_string_pretty(&b).unwrap().replace('\n', " ") + "\n"; // test-only
+    assert!(spaced.contains("\"v\": 1,") && spaced.starts_with("{ "));
+    let n = format!("{spaced}\n{}", acme.key.signature_line(spaced.as_bytes()));
+    let r = log.post(&n).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let index = r.json()["index"].as_u64().unwrap(); // test-only
+    let e = log.get(&format!("/api/v1/entries/{index}")).await.json();
+    assert_eq!(e["statement"], n.as_str(), "stored exactly as received");
+    assert_eq!(e["body"], b, "the same statement as its compact spelling");
+    acme.advance(&n);
+    let head = log.get("/api/v1/publishers/acme.example").await.json()["head"]["hash"].clone();
+    assert_eq!(head, hex::encode(Sha256::digest(spaced.as_bytes())));
+    assert_ne!(head, hex::encode(Sha256::digest(compact.as_bytes())));
+    // The next statement chains on the spaced text's hash.
+    accept(&log, &acme.next("request", user_data("FR"))).await;
 }
 
 #[tokio::test]

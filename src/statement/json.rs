@@ -3,9 +3,14 @@
 //! General-purpose parsers are lenient where Candor must not be: they keep the last of two
 //! duplicate keys, accept `1.0`, `-0` and `1e3` as numbers and let escaped control characters
 //! through. Two verifiers that disagree on what a statement says would break the ledger, so
-//! statements are read by this small parser, which accepts one spelling of everything:
+//! statements are read by this small parser, which accepts one spelling of every value:
 //! objects without duplicate keys, integers `0|[1-9][0-9]*` up to 2^53−1, strings without
 //! control characters or lone surrogates (escaped or not), and nothing else.
+//!
+//! Spaces between tokens are accepted (`{"v": 1, …}`, as many JSON encoders write by
+//! default): the protocol's lexical rules do not forbid them and they change no value, while
+//! the statement hash covers the text as sent. Tabs, carriage returns and newlines, JSON's
+//! other whitespace, are control characters, which the protocol refuses everywhere.
 
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
@@ -50,7 +55,9 @@ pub fn parse(text: &str) -> Result<Value, JsonError> {
         pos: 0,
         path: Vec::new(),
     };
+    p.spaces()?;
     let v = p.value(0)?;
+    p.spaces()?;
     if p.pos != p.s.len() {
         return Err(p.err("unexpected text after the JSON value"));
     }
@@ -99,6 +106,23 @@ impl Parser<'_> {
         }
     }
 
+    /// Skips spaces between tokens; JSON's other whitespace is refused as what it is.
+    fn spaces(&mut self) -> Result<(), JsonError> {
+        while let Some(c) = self.peek() {
+            match c {
+                b' ' => self.pos += 1,
+                b'\t' | b'\r' | b'\n' => {
+                    return Err(self.err(
+                        "tabs, carriage returns and newlines are control characters, not allowed \
+                         in statement JSON (spaces are)",
+                    ))
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
     fn literal(&mut self, word: &str, v: Value) -> Result<Value, JsonError> {
         if self.s[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
@@ -124,9 +148,6 @@ impl Parser<'_> {
                 Err(self
                     .err("negative numbers are not allowed: integers are written 0|[1-9][0-9]*"))
             }
-            Some(b' ' | b'\t' | b'\r' | b'\n') => {
-                Err(self.err("whitespace is not allowed in statement JSON"))
-            }
             Some(_) => Err(self.err("expected a JSON value")),
             None => Err(self.err("truncated JSON")),
         }
@@ -134,6 +155,7 @@ impl Parser<'_> {
 
     fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
         self.eat(b'{')?;
+        self.spaces()?;
         let mut map = Map::new();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -152,13 +174,19 @@ impl Parser<'_> {
                     return Err(self.err(&format!("duplicate object key {:?}", dup.key())));
                 }
             };
+            self.spaces()?;
             self.eat(b':')?;
+            self.spaces()?;
             self.path.push(Step::Key(at));
             let v = self.value(depth + 1)?;
             self.path.pop();
             slot.insert(v);
+            self.spaces()?;
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    self.spaces()?;
+                }
                 Some(b'}') => {
                     self.pos += 1;
                     return Ok(Value::Object(map));
@@ -170,6 +198,7 @@ impl Parser<'_> {
 
     fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
         self.eat(b'[')?;
+        self.spaces()?;
         let mut items = Vec::new();
         if self.peek() == Some(b']') {
             self.pos += 1;
@@ -180,8 +209,12 @@ impl Parser<'_> {
             let v = self.value(depth + 1)?;
             self.path.pop();
             items.push(v);
+            self.spaces()?;
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    self.spaces()?;
+                }
                 Some(b']') => {
                     self.pos += 1;
                     return Ok(Value::Array(items));
@@ -329,6 +362,18 @@ mod tests {
         assert_eq!(v["a"][0], 1);
     }
 
+    /// Spaces between tokens change nothing; inside strings they are part of the value.
+    #[test]
+    fn spaces_between_tokens_are_insignificant() {
+        let compact = r#"{"a":[1,{"b":null}],"c":" x ","d":{}}"#;
+        let spaced = r#"  { "a" : [ 1 , { "b" : null } ] , "c" : " x " , "d" : { } }  "#;
+        assert_eq!(parse(spaced).unwrap(), parse(compact).unwrap()); // ok: test
+        assert_eq!(parse(compact).unwrap()["c"], " x "); // ok: test
+        assert_eq!(parse(r#"{"a": 1, "a": 2}"#).unwrap_err().pointer, "/a");
+        let tab = parse("{\"a\":\t1}").unwrap_err();
+        assert!(tab.detail.contains("control characters"), "{}", tab.detail);
+    }
+
     #[test]
     fn refuses_the_lenient_spellings() {
         for bad in [
@@ -343,7 +388,12 @@ mod tests {
             r#"{"a":"\u0001"}"#,
             r#"{"a":"\n"}"#,
             "{\"a\":\"\t\"}",
-            r#"{"a": 1}"#,
+            "{\"a\":\t1}",
+            "{\"a\":1\r}",
+            "\t{\"a\":1}",
+            "{\"a\":[1,\n2]}",
+            r#"{"a": 1,}"#,
+            r#"{"a":[1, ]}"#,
             r#"{"a":1}x"#,
             r#"{"a":tru}"#,
             r#"{"a":"x"#,
