@@ -228,6 +228,14 @@ async fn csv_agrees_with_json_and_the_rebuilt_index_with_the_live_one() {
         let j = log.get(&format!("/api/v1/stats?{q}")).await.json();
         let c = log.get(&format!("/api/v1/stats.csv?{q}")).await;
         assert_eq!(c.content_type, "text/csv; charset=utf-8");
+        // RFC 4180: every record, the last included, ends with CRLF, and no bare LF.
+        let body = String::from_utf8(c.body.clone()).unwrap();
+        assert!(body.ends_with("\r\n"), "{body:?}");
+        assert_eq!(
+            body.matches('\n').count(),
+            body.matches("\r\n").count(),
+            "{body:?}"
+        );
         let mut rd = csv::Reader::from_reader(c.body.as_slice());
         let header: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
         let group: Vec<String> = j["group_by"]

@@ -1059,9 +1059,12 @@ fn measures_json(key: Option<Map<String, Value>>, v: &[u64; 6]) -> Value {
     Value::Object(m)
 }
 
-/// RFC 4180 CSV of a query's rows: the grouped dimensions, then the measures.
+/// RFC 4180 CSV of a query's rows: the grouped dimensions, then the measures; every record
+/// ends with CRLF, as RFC 4180 section 2 has it (the csv crate's default is LF).
 pub fn to_csv(result: &Value) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
     let group: Vec<String> = result["group_by"]
         .as_array()
         .map(|a| {
