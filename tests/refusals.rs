@@ -864,6 +864,49 @@ async fn an_unknown_field_is_422() {
 }
 
 #[tokio::test]
+async fn a_missing_field_is_422_at_that_field() {
+    let World { log, acme, .. } = world().await;
+    for (rec, field) in [
+        (user_data("DE"), "data_categories"),
+        (takedown("DE"), "reasons"),
+        (user_data("DE"), "disposition"),
+    ] {
+        let mut rec = rec;
+        rec.as_object_mut().unwrap().remove(field); // test-only
+        let pointer = format!("/{field}");
+        let n = acme.sign(&acme.body("request", rec));
+        let p = assert_refused(&log, n, 422, Some(&pointer)).await;
+        assert!(p["detail"].as_str().unwrap().contains(field), "{p}"); // test-only
+    }
+    let mut rec = takedown("DE");
+    rec["scope"] = json!("regional");
+    let n = acme.sign(&acme.body("request", rec));
+    assert_refused(&log, n, 422, Some("/territories")).await;
+}
+
+/// Protocol section 2: a publisher id is never the origin's host.
+#[tokio::test]
+async fn a_register_of_the_origins_host_is_422_at_subject() {
+    let World { log, op, .. } = world().await;
+    let host = ORIGIN.split('/').next().unwrap(); // test-only
+    let key = SecretKey::generate(host).unwrap(); // test-only
+    let recovery = SecretKey::generate(host).unwrap(); // test-only
+    let b = op.body(
+        "register",
+        json!({
+            "subject": host, "name": "Not the log", "key": key.verifier().to_string(),
+            "recovery_key": recovery.verifier().to_string(),
+        }),
+    );
+    let p = assert_refused(&log, op.sign_with(&b, &[&key]), 422, Some("/subject")).await;
+    assert!(p["detail"].as_str().unwrap().contains("host"), "{p}"); // test-only
+    assert_eq!(
+        log.get(&format!("/api/v1/publishers/{host}")).await.status,
+        404
+    );
+}
+
+#[tokio::test]
 async fn a_field_not_allowed_for_the_kind_is_422_at_that_field() {
     let World { log, acme, .. } = world().await;
     let mut rec = user_data("DE");
@@ -1089,6 +1132,44 @@ async fn a_reveal_whose_record_differs_from_the_seal_in_kind_or_country_is_422()
     assert_refused(&log, acme.sign(&b), 422, Some("/request")).await;
 }
 
+/// Protocol section 3.1: seals are never used for NSL or FISA demands. The log sees the
+/// demand's process only when it is revealed, or patched after.
+#[tokio::test]
+async fn a_sealed_nsl_or_fisa_demand_is_422_when_revealed_or_patched() {
+    let World { log, mut acme, .. } = world().await;
+    for process in ["national_security_letter", "fisa_order"] {
+        let mut record = user_data("US");
+        record["process"] = json!(process);
+        let (seal_id, salt, request_text) = seal(&log, &mut acme, &record, json!({})).await;
+        let b = acme.body(
+            "reveal",
+            json!({"of": seal_id, "salt": hex::encode(salt), "request": request_text}),
+        );
+        let p = assert_refused(&log, acme.sign(&b), 422, Some("/request")).await;
+        let detail = p["detail"].as_str().unwrap(); // test-only
+        assert!(
+            detail.contains("/process") && detail.contains("band"),
+            "{p}"
+        );
+    }
+    // Revealed as a subpoena, then patched into an NSL.
+    let (seal_id, salt, request_text) = seal(&log, &mut acme, &user_data("US"), json!({})).await;
+    let n = acme.next(
+        "reveal",
+        json!({"of": seal_id, "salt": hex::encode(salt), "request": request_text}),
+    );
+    accept(&log, &n).await;
+    let b = acme.body(
+        "update",
+        json!({"of": seal_id, "patch": {"process": "national_security_letter"}}),
+    );
+    assert_refused(&log, acme.sign(&b), 422, Some("/patch/process")).await;
+    // A plain request may still name those processes (section 3.2 lists them).
+    let mut record = user_data("US");
+    record["process"] = json!("fisa_order");
+    accept(&log, &acme.next("request", record)).await;
+}
+
 #[tokio::test]
 async fn a_band_with_min_over_max_is_422() {
     let World { log, acme, .. } = world().await;
@@ -1118,6 +1199,15 @@ async fn a_second_reveal_is_409() {
         json!({"of": seal_id, "salt": hex::encode(salt), "request": request_text}),
     );
     assert_refused(&log, acme.sign(&b), 409, Some("/of")).await;
+    // A second reveal that does not match the commitment either is a content error first
+    // (section 5 decides 422 before 409).
+    let mut wrong = salt;
+    wrong[0] ^= 1;
+    let b = acme.body(
+        "reveal",
+        json!({"of": seal_id, "salt": hex::encode(wrong), "request": request_text}),
+    );
+    assert_refused(&log, acme.sign(&b), 422, Some("/salt")).await;
 }
 
 #[tokio::test]

@@ -28,6 +28,23 @@ pub fn check_record(record: &Value, prefix: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// The legal processes whose demands the law lets a company report only in bands (`band`).
+pub const BANDED_PROCESSES: [&str; 2] = ["national_security_letter", "fisa_order"];
+
+/// Protocol section 3.1: seals are never used for NSL or FISA demands. A seal shows no
+/// `process`, so the rule is enforced where the record comes to light: on the revealed
+/// record, and on every patch of it.
+pub fn check_sealable(record: &Value, prefix: &str) -> Result<(), Problem> {
+    match record.get("process").and_then(Value::as_str) {
+        Some(p) if BANDED_PROCESSES.contains(&p) => Err(Problem::content(format!(
+            "a sealed demand cannot have process {p}: NSL and FISA demands are never sealed, \
+             the law lets them be reported only in bands (a band statement)"
+        ))
+        .at(format!("{prefix}/process"))),
+        _ => Ok(()),
+    }
+}
+
 /// `received_on` must not be after the date the entry is logged.
 pub fn check_received_by(record: &Value, logged_date: &str, prefix: &str) -> Result<(), Problem> {
     check_received_by_field(record.get("received_on"), logged_date, prefix)
@@ -107,6 +124,14 @@ mod tests {
             check_record(&r, "").unwrap_err().pointer.as_deref(),
             Some("/produced/0")
         );
+        for p in BANDED_PROCESSES {
+            let r = json!({"process": p});
+            assert_eq!(
+                check_sealable(&r, "/patch").unwrap_err().pointer.as_deref(),
+                Some("/patch/process")
+            );
+        }
+        assert!(check_sealable(&json!({"process": "subpoena"}), "").is_ok());
         let r = json!({"received_on": "2026-03-02"});
         assert!(check_received_by(&r, "2026-03-01", "").is_err());
         assert!(check_received_by(&r, "2026-03-02", "").is_ok());

@@ -270,11 +270,12 @@ impl Ctx<'_> {
                 let rec = self.item.revealed.clone().unwrap_or(Value::Null);
                 record::check_received_by(&rec, &date, "/request").map_err(|p| p.at("/request"))?;
                 let of = self.p().str_field("of").unwrap_or("");
+                // Checked even when the seal is already open: a mismatch is a content error
+                // (422), which section 5 decides before the order error of a second reveal.
                 if let Some(Merged::Seal {
                     commitment,
                     kind,
                     country,
-                    revealed: None,
                     ..
                 }) = get_merged(st, publisher, of)?
                 {
@@ -362,6 +363,7 @@ impl Ctx<'_> {
             } => {
                 let after = apply(&r.record);
                 check_record(&r.record, &after)?;
+                record::check_sealable(&after, "/patch")?;
                 let mut m2 = m.clone();
                 if let Merged::Seal {
                     revealed: Some(rv),
@@ -468,8 +470,8 @@ impl Ctx<'_> {
             Type::Genesis => {}
             Type::Register => {
                 let subject = self.p().str_field("subject").unwrap_or("");
-                if subject == self.rules.origin || get_publisher(st, subject)?.is_some() || subject == self.operator() {
-                    return Err(self.head_problem(format!("publisher {subject:?} already exists (or names the log itself)"), &head).at("/subject"));
+                if get_publisher(st, subject)?.is_some() || subject == self.operator() {
+                    return Err(self.head_problem(format!("publisher {subject:?} already exists"), &head).at("/subject"));
                 }
                 key_taken("key")?;
                 key_taken("recovery_key")?;

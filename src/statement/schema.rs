@@ -144,6 +144,14 @@ fn first_error(v: &Validator, instance: &Value, schema: &str, prefix: &str) -> R
         } else {
             pointer.clone()
         };
+        // A missing field is at fault itself: point where it should be (RFC 6901 allows a
+        // pointer to a member that is absent), as for an unknown one.
+        if let ValidationErrorKind::Required {
+            property: Value::String(missing),
+        } = e.kind()
+        {
+            pointer = format!("{pointer}/{}", super::json::pointer_token(missing));
+        }
         let detail = match unexpected {
             Some(fields) => {
                 // Point at the first unknown field itself, not at its parent object.
@@ -174,5 +182,39 @@ mod tests {
     fn every_schema_compiles() {
         let s = Schemas::get();
         assert_eq!(s.by_type.len(), 12);
+    }
+
+    /// A missing field is pointed at where it belongs, at any depth and under a prefix.
+    #[test]
+    fn missing_fields_are_pointed_at() {
+        let record = serde_json::json!({
+            "kind": "content_restriction", "channel": "legal_process", "process": "court_order",
+            "country": "DE", "authority": {"type": "court"}, "received_on": "2026-03-01",
+            "targets": {"urls": 3}, "reasons": ["defamation"], "scope": "regional",
+            "territories": ["DE"], "disposition": "complied", "user_notified": "yes",
+        });
+        let s = Schemas::get();
+        assert!(s.check_record(&record, "").is_ok());
+        for (path, expected) in [
+            (&["reasons"][..], "/reasons"),
+            (&["territories"], "/territories"),
+            (&["scope", "territories"], "/scope"),
+            (&["disposition"], "/disposition"),
+        ] {
+            let mut r = record.clone();
+            for field in path {
+                r.as_object_mut().map(|m| m.remove(*field));
+            }
+            let p = s.check_record(&r, "/patch").unwrap_err(); // ok: test
+            assert_eq!(
+                p.pointer.as_deref(),
+                Some(format!("/patch{expected}").as_str())
+            );
+            assert!(p.detail.contains("required"), "{}", p.detail);
+        }
+        let mut r = record.clone();
+        r["authority"] = serde_json::json!({"name": "A court"});
+        let p = s.check_record(&r, "").unwrap_err(); // ok: test
+        assert_eq!(p.pointer.as_deref(), Some("/authority/type"));
     }
 }

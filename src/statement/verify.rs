@@ -236,6 +236,17 @@ fn content(
     if let Err(p) = schema {
         return (Err(p), None);
     }
+    if t == Type::Register {
+        // Protocol section 2: a publisher id is never the origin's host, which would let a
+        // publisher pass for the log itself.
+        let host = origin.split('/').next().unwrap_or(origin);
+        if parsed.str_field("subject") == Some(host) {
+            let detail = format!(
+                "subject {host:?} is the log's own host name: a publisher id is never the origin's host"
+            );
+            return (Err(Problem::content(detail).at("/subject")), None);
+        }
+    }
     let schemas = Schemas::get();
     for (field, name) in key_fields(t, parsed, origin) {
         match key_field(parsed, field) {
@@ -282,6 +293,7 @@ fn content(
             let r = schemas
                 .check_record(&rec, "")
                 .and_then(|_| record::check_record(&rec, ""))
+                .and_then(|_| record::check_sealable(&rec, ""))
                 .map_err(|p| Problem {
                     detail: format!(
                         "the revealed request record is invalid at '{}': {}",
