@@ -14,22 +14,10 @@ if [ -z "${CANDOR_BIN:-}" ]; then
   cargo build --locked -q
   CANDOR_BIN=./target/debug/candor
 fi
-WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$CANDOR_BIN" serve --listen 127.0.0.1:$PORT --data "$WORK/data" --keys "$WORK/keys" \
-  --rate-ip 0 --rate-publisher 0 >"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
-  sleep 0.1
-done
+. scripts/lib/server.sh
+start_server "$CANDOR_BIN" --rate-ip 0 --rate-publisher 0
 STATUS=0
 python3 scripts/conformance/conformance.py --url "http://127.0.0.1:$PORT" --keys "$WORK/keys" \
   || STATUS=$?
-if grep -q "panicked" "$WORK/server.log"; then
-  echo "the server panicked during the run:" >&2
-  grep -A5 panicked "$WORK/server.log" >&2
-  [ "$STATUS" -ne 0 ] || STATUS=1
-fi
+check_no_panic || { [ "$STATUS" -ne 0 ] || STATUS=1; }
 exit "$STATUS"
