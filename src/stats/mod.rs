@@ -776,8 +776,13 @@ impl Plan {
             for (t, m) in acc.totals.iter_mut().zip(measures) {
                 *t += m;
             }
-            // A demand with several reasons counts once per reason when grouped by reason.
-            let mut bits = if by_reason { d.reasons } else { 0 };
+            // A demand with several reasons counts once per reason when grouped by reason;
+            // under a reason filter, only under that reason, as every row must match it.
+            let mut bits = match (by_reason, self.reason) {
+                (false, _) => 0,
+                (true, None) => d.reasons,
+                (true, Some(r)) => 1 << (r - 1),
+            };
             let mut first = true;
             while first || bits != 0 {
                 first = false;
@@ -1160,6 +1165,7 @@ mod tests {
             "group_by=period&interval=month&from=2021-H2&to=2023",
             "country=DE&reason=fraud&group_by=period,authority,kind&interval=year",
             "period=2022-Q3&group_by=publisher,country,reason",
+            "reason=fraud&group_by=reason,kind",
             "country=XX",
         ] {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap(); // test-only
@@ -1193,7 +1199,15 @@ mod tests {
                 add(&mut want_totals, &m);
                 let mut keys: Vec<Vec<Option<String>>> = vec![vec![]];
                 for g in &q.group_by {
-                    let vs = value(p, r, g, q.interval);
+                    let mut vs = value(p, r, g, q.interval);
+                    if g == "reason" {
+                        // Rows match the filters: a reason filter keeps only its reason.
+                        vs.retain(|v| {
+                            q.filters
+                                .iter()
+                                .all(|(d, f)| d != "reason" || v.as_ref() == Some(f))
+                        });
+                    }
                     keys = keys
                         .into_iter()
                         .flat_map(|k| {
