@@ -47,8 +47,8 @@ impl Default for Config {
 
 /// `[a-z0-9.-]+(/[A-Za-z0-9._~-]+)*` (spec section 2).
 pub fn valid_origin(origin: &str) -> bool {
-    let mut parts = origin.split('/');
-    let host = parts.next().unwrap_or("");
+    let host = crate::statement::state::origin_host(origin);
+    let mut parts = origin.split('/').skip(1);
     !host.is_empty()
         && host
             .bytes()

@@ -160,6 +160,11 @@ pub fn operator_id(origin: &str) -> String {
     format!("{origin}/operator")
 }
 
+/// The origin's host: what comes before its first `/` (spec section 2).
+pub fn origin_host(origin: &str) -> &str {
+    origin.split('/').next().unwrap_or(origin)
+}
+
 /// The stored form of a new request's merged record, exactly as [`encode`] writes
 /// `Merged::Request { record: record_of_request(body), updates: [] }`, but written straight
 /// from the statement's body: every request statement makes one, and copying the body to drop

@@ -239,7 +239,7 @@ fn content(
     if t == Type::Register {
         // Protocol section 2: a publisher id is never the origin's host, which would let a
         // publisher pass for the log itself.
-        let host = origin.split('/').next().unwrap_or(origin);
+        let host = state::origin_host(origin);
         if parsed.str_field("subject") == Some(host) {
             let detail = format!(
                 "subject {host:?} is the log's own host name: a publisher id is never the origin's host"
